@@ -1,0 +1,50 @@
+"""Console URLs, built exactly as DESIGN.md's URL contract says so alert templates can build them too.
+
+Every page, API response and lookup result builds its links here; nothing else formats a console path.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+
+def _seg(value: object) -> str:
+    return quote(str(value), safe="")
+
+
+def job_url(namespace: str, job: str) -> str:
+    return f"/jobs/{_seg(namespace)}/{_seg(job)}/"
+
+
+def execution_url(namespace: str, job: str, execution_id: str) -> str:
+    return f"{job_url(namespace, job)}runs/{_seg(execution_id)}/"
+
+
+def shard_url(namespace: str, job: str, execution_id: str, shard_id: str) -> str:
+    return f"{execution_url(namespace, job, execution_id)}shards/{_seg(shard_id)}/"
+
+
+def trace_url(trace_id: str, span_id: str | None = None) -> str:
+    url = f"/traces/{_seg(trace_id)}/"
+    return f"{url}?span={_seg(span_id)}" if span_id else url
+
+
+def correlation_url(correlation_id: str) -> str:
+    return f"/correlations/{_seg(correlation_id)}/"
+
+
+def alert_url(alert_pk: int) -> str:
+    return f"/alerts/{alert_pk}/"
+
+
+def execution_url_of(execution: object) -> str:
+    """For an Execution with job and job.namespace loaded (select_related)."""
+    job = execution.job  # type: ignore[attr-defined]
+    return execution_url(job.namespace.name, job.name, execution.execution_id)  # type: ignore[attr-defined]
+
+
+def shard_url_of(shard: object) -> str:
+    """For a Shard with execution, execution.job and execution.job.namespace loaded."""
+    execution = shard.execution  # type: ignore[attr-defined]
+    job = execution.job
+    return shard_url(job.namespace.name, job.name, execution.execution_id, shard.shard_id)  # type: ignore[attr-defined]

@@ -1,0 +1,11 @@
+"""Browser pages (DESIGN.md's URL contract), one url module per area."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("console.urls_pages")),  # /search, health
+    path("", include("jobs.urls")),  # /, /jobs/...
+    path("", include("jobs.alert_urls")),  # /alerts/
+    path("", include("jobs.causality_urls")),  # /correlations/
+    path("", include("traces.urls")),  # /traces/
+]

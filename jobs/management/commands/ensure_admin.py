@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Make sure a local admin login exists; print how to sign in the first time."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        User = get_user_model()
+        username = os.environ.get("JOBTRACE_ADMIN_USER", "admin")
+        if User.objects.filter(username=username).exists():
+            self.stdout.write(f"Admin login exists: sign in as {username!r} at http://127.0.0.1:8000/")
+            return
+        password = os.environ.get("JOBTRACE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, email="", password=password)
+        path = settings.VAR_DIR / "admin-password.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"{username}\n{password}\n")
+        path.chmod(0o600)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created the local admin login. Sign in at http://127.0.0.1:8000/ as {username!r} "
+                f"with password {password!r} (also saved in {path})."
+            )
+        )

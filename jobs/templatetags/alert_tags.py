@@ -1,0 +1,14 @@
+"""Template tags owned by one feature, included by the pages of another (stub until that feature lands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def execution_alerts(context: dict[str, Any], execution: Any) -> str:
+    return ""
