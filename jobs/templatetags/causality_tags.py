@@ -12,3 +12,8 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def causality_panel(context: dict[str, Any], obj: Any) -> str:
     return ""
+
+
+@register.simple_tag(takes_context=True)
+def propagation_health(context: dict[str, Any], job: Any) -> str:
+    return ""
