@@ -1,3 +1,9 @@
-from django.urls import URLPattern, URLResolver
+"""/correlations/<correlation_id>/ — the causality page of one workflow (DESIGN.md URL contract)."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from jobs import causality_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("correlations/<path:correlation_id>/", causality_views.correlation, name="correlation"),
+]

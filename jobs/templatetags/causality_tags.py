@@ -1,19 +1,73 @@
-"""Template tags owned by one feature, included by the pages of another (stub until that feature lands)."""
+"""`{% causality_panel obj %}` (execution and shard pages) and `{% propagation_health job %}` (job page)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+
+from console import links
+from jobs.causality import caused, caused_by, human_duration
+from jobs.causality_gaps import GAP_KINDS, find_gaps
+from jobs.causality_gaps import propagation_health as health_of
+from jobs.models import Execution, Shard
 
 register = template.Library()
 
 
-@register.simple_tag(takes_context=True)
-def causality_panel(context: dict[str, Any], obj: Any) -> str:
-    return ""
+def _with_job(execution: Execution) -> Execution:
+    """The execution with job and namespace loaded (one query only when the page did not load them)."""
+    cache = execution._state.fields_cache
+    if "job" in cache and "namespace" in execution.job._state.fields_cache:
+        return execution
+    return Execution.objects.select_related("job__namespace").get(pk=execution.pk)
 
 
 @register.simple_tag(takes_context=True)
-def propagation_health(context: dict[str, Any], job: Any) -> str:
-    return ""
+def causality_panel(context: dict[str, Any], obj: Any) -> SafeString:
+    """Caused by (upward chain), caused (follow-ons) and the propagation gaps found on an Execution or a Shard."""
+    if isinstance(obj, Shard):
+        execution = _with_job(obj.execution)
+        obj.execution = execution
+        shard: Shard | None = obj
+    elif isinstance(obj, Execution):
+        execution, shard = _with_job(obj), None
+    else:
+        return SafeString("")
+    findings = find_gaps([execution])
+    correlation_id = execution.correlation_id
+    return render_to_string(
+        "jobs/causality/_panel.html",
+        {
+            "subject": "shard" if shard is not None else "execution",
+            "up": caused_by(shard or execution),
+            "down": caused(shard or execution),
+            "gaps": findings.of(execution, shard),
+            "notes": findings.notes.get(execution.pk, []),
+            "correlation_id": correlation_id,
+            "correlation_url": links.correlation_url(correlation_id) if correlation_id else "",
+        },
+    )
+
+
+@register.simple_tag(takes_context=True)
+def propagation_health(context: dict[str, Any], job: Any) -> SafeString:
+    """The job's propagation-health figure: the share of its newest executions whose context is complete."""
+    health = health_of(job)
+    return render_to_string(
+        "jobs/causality/_health.html",
+        {
+            "health": health,
+            "kinds": GAP_KINDS,
+            "api_url": f"/api/v1{links.job_url(job.namespace.name, job.name)[:-1]}/propagation",
+        },
+    )
+
+
+@register.filter
+def duration_text(value: timedelta | None) -> str:
+    """A wait or delay as people read it: "40 min", "2 h 5 min", "12 s"."""
+    return "" if value is None else human_duration(value)

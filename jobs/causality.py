@@ -1,0 +1,802 @@
+"""Asynchronous causality: storing message envelopes, and walking "caused by" / "caused" chains.
+
+Chains are derived at read time from three sources, all inside ONE namespace (another namespace's records never
+join a chain, even with the same ids):
+
+- `Message` rows (POST /api/v1/messages, or `record_envelopes` from executions/spans);
+- executions' trigger envelopes (`Execution.message_id`, `correlation_id`, `causation_id`, `envelope_trace_id`);
+- spans' messaging columns (`Span.message_id`, `correlation_id`, `causation_id`) and span links.
+
+Identity (DESIGN.md): a message's `causation_id` is the `message_id` (or request id, or execution id) of its direct
+cause; `correlation_id` is shared by the whole workflow; a message's `trace_id` is its producer's trace. Walks are
+bounded (MAX_DEPTH hops, MAX_NODES nodes) and fetch one hop-level at a time in bulk (three queries per level), so
+their query count depends on the depth of the chain, never on how many messages a level holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from console import links
+from jobs.ingest.messages import MessageEnvelope, dedupe
+from jobs.models import Execution, Message, Shard
+
+MAX_DEPTH = 12  # hops walked up or levels walked down
+MAX_NODES = 200  # nodes listed by one forward walk
+LONG_WAIT = timedelta(minutes=5)  # a message that waited this long between publish and pick-up is highlighted
+SPAN_KIND_PRODUCER = 4
+SPAN_KIND_CONSUMER = 5
+SPAN_KIND_CLIENT = 3
+
+_MESSAGE_COLUMNS = (
+    "namespace_id",
+    "message_id",
+    "correlation_id",
+    "causation_id",
+    "trace_id",
+    "span_id",
+    "tenant_id",
+    "event_type",
+    "operation",
+    "published_at",
+    "consumed_at",
+    "producer_service",
+    "consumer_service",
+    "source",
+    "received_at",
+    "updated_at",
+)
+_FILL_BLANK_TEXT = (
+    "correlation_id",
+    "causation_id",
+    "trace_id",
+    "span_id",
+    "tenant_id",
+    "event_type",
+    "operation",
+    "producer_service",
+    "consumer_service",
+)
+_FILL_NULL = ("published_at", "consumed_at")
+_SPAN_FIELDS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service",
+    "name",
+    "kind",
+    "start_ns",
+    "duration_ns",
+    "message_id",
+    "correlation_id",
+    "causation_id",
+    "links",
+    "execution_id",
+)
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
+
+def record_messages(namespace_id: int, envelopes: Sequence[MessageEnvelope], *, source: str = "api") -> int:
+    """Upsert envelopes by (namespace, message_id) in one statement per chunk; returns how many were written.
+
+    Replay-safe: the same message reported again changes nothing. A later report fills blanks (the consumer adds
+    `consumed_at` and `consumer_service` to what the producer said) and never erases or overwrites a value.
+    """
+    rows = dedupe(list(envelopes))
+    if not rows:
+        return 0
+    table = connection.ops.quote_name(Message._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _MESSAGE_COLUMNS)
+    updates = [f"{c} = CASE WHEN {table}.{c} = '' THEN EXCLUDED.{c} ELSE {table}.{c} END" for c in _FILL_BLANK_TEXT]
+    updates += [f"{c} = COALESCE({table}.{c}, EXCLUDED.{c})" for c in _FILL_NULL]
+    updates.append(f"source = CASE WHEN EXCLUDED.source = 'api' THEN 'api' ELSE {table}.source END")
+    updates.append("updated_at = EXCLUDED.updated_at")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    placeholder = "(" + ", ".join(["%s"] * len(_MESSAGE_COLUMNS)) + ")"
+    adapt = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params: list[Any] = []
+            for e in chunk:
+                params += [
+                    namespace_id,
+                    e.message_id,
+                    e.correlation_id,
+                    e.causation_id,
+                    e.trace_id,
+                    e.span_id,
+                    e.tenant_id,
+                    e.event_type,
+                    e.operation,
+                    adapt(e.published_at),
+                    adapt(e.consumed_at),
+                    e.producer_service,
+                    e.consumer_service,
+                    source,
+                    now,
+                    now,
+                ]
+            sql = (
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "  # noqa: S608
+                f"ON CONFLICT (namespace_id, message_id) DO UPDATE SET {', '.join(updates)}"
+            )
+            cursor.execute(sql, params)
+    return len(rows)
+
+
+def envelopes_from_executions(executions: Iterable[Execution]) -> dict[int, list[MessageEnvelope]]:
+    """Trigger envelopes of executions, per namespace id (the consumer's side of the message)."""
+    out: dict[int, list[MessageEnvelope]] = {}
+    for e in executions:
+        if not e.message_id:
+            continue
+        out.setdefault(e.namespace_id, []).append(
+            MessageEnvelope(
+                message_id=e.message_id,
+                correlation_id=e.correlation_id,
+                causation_id=e.causation_id,
+                trace_id=e.envelope_trace_id,
+                tenant_id=e.tenant_id,
+                event_type=e.event_type,
+                operation=e.operation if e.operation in ("publish", "receive", "process", "request") else "",
+                consumed_at=e.started_at or e.scheduled_at,
+            )
+        )
+    return out
+
+
+def envelopes_from_spans(spans: Iterable[Any]) -> dict[int, list[MessageEnvelope]]:
+    """Envelopes seen on spans (Span rows or anything with the same attributes), per namespace id."""
+    out: dict[int, list[MessageEnvelope]] = {}
+    for s in spans:
+        if not s.message_id:
+            continue
+        at = _ns_to_datetime(s.start_ns)
+        producer = s.kind in (SPAN_KIND_PRODUCER, SPAN_KIND_CLIENT)
+        out.setdefault(s.namespace_id, []).append(
+            MessageEnvelope(
+                message_id=s.message_id,
+                correlation_id=s.correlation_id,
+                causation_id=s.causation_id,
+                trace_id=s.trace_id if producer else "",
+                span_id=s.span_id if producer else "",
+                operation="publish" if producer else ("process" if s.kind == SPAN_KIND_CONSUMER else ""),
+                published_at=at if producer else None,
+                consumed_at=at if s.kind == SPAN_KIND_CONSUMER else None,
+                producer_service=s.service if producer else "",
+                consumer_service=s.service if s.kind == SPAN_KIND_CONSUMER else "",
+            )
+        )
+    return out
+
+
+def record_envelopes(executions: Iterable[Execution] = (), spans: Iterable[Any] = ()) -> int:
+    """Optional: make Message rows of envelopes seen on executions and spans (fill-blank upsert, replay-safe).
+
+    Chains never need this (they read executions and spans directly); it makes a message id that was only seen on
+    an execution or a span resolvable by the id lookup. Safe to call from the execution and span writers after
+    their upsert, inside or outside their transaction.
+    """
+    written = 0
+    for ns_id, envelopes in envelopes_from_executions(executions).items():
+        written += record_messages(ns_id, envelopes, source="execution")
+    for ns_id, envelopes in envelopes_from_spans(spans).items():
+        written += record_messages(ns_id, envelopes, source="span")
+    return written
+
+
+# --- the merged view of one message ------------------------------------------------------------------------------
+
+
+def _ns_to_datetime(value: int | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(value / 1_000_000_000, tz=UTC)
+
+
+@dataclass
+class Envelope:
+    """Everything known about one message id in one namespace, merged from its three sources."""
+
+    message_id: str
+    correlation_id: str = ""
+    causation_id: str = ""
+    trace_id: str = ""  # the producer's trace
+    span_id: str = ""
+    tenant_id: str = ""
+    event_type: str = ""
+    published_at: datetime | None = None
+    consumed_at: datetime | None = None
+    producer_service: str = ""
+    consumer_service: str = ""
+    sources: set[str] = field(default_factory=set)
+    consumers: list[Execution] = field(default_factory=list)
+    consumer_spans: list[dict[str, Any]] = field(default_factory=list)
+
+    def fill(self, **values: Any) -> None:
+        for name, value in values.items():
+            if value not in ("", None) and getattr(self, name) in ("", None):
+                setattr(self, name, value)
+
+    def absorb_message(self, m: Message) -> None:
+        self.sources.add("message")
+        self.fill(
+            correlation_id=m.correlation_id,
+            causation_id=m.causation_id,
+            trace_id=m.trace_id,
+            span_id=m.span_id,
+            tenant_id=m.tenant_id,
+            event_type=m.event_type,
+            published_at=m.published_at,
+            consumed_at=m.consumed_at,
+            producer_service=m.producer_service,
+            consumer_service=m.consumer_service,
+        )
+
+    def absorb_execution(self, e: Execution) -> None:
+        self.sources.add("execution")
+        if all(c.pk != e.pk for c in self.consumers):
+            self.consumers.append(e)
+        self.fill(
+            correlation_id=e.correlation_id,
+            causation_id=e.causation_id,
+            trace_id=e.envelope_trace_id,
+            tenant_id=e.tenant_id,
+            event_type=e.event_type,
+            consumer_service=e.job.name if _loaded(e, "job") else "",
+        )
+
+    def absorb_span(self, s: dict[str, Any]) -> None:
+        self.sources.add("span")
+        at = _ns_to_datetime(s["start_ns"])
+        self.fill(correlation_id=s["correlation_id"], causation_id=s["causation_id"])
+        if s["kind"] in (SPAN_KIND_PRODUCER, SPAN_KIND_CLIENT):
+            self.fill(trace_id=s["trace_id"], span_id=s["span_id"], published_at=at, producer_service=s["service"])
+        elif s["kind"] == SPAN_KIND_CONSUMER:
+            self.consumer_spans.append(s)
+            self.fill(consumed_at=at, consumer_service=s["service"])
+
+    @property
+    def queue_wait(self) -> timedelta | None:
+        picked = self.consumed_at or min(
+            (c.started_at for c in self.consumers if c.started_at is not None), default=None
+        )
+        if self.published_at is None or picked is None:
+            return None
+        return max(picked - self.published_at, timedelta(0))
+
+
+def _loaded(obj: Any, name: str) -> bool:
+    return name in getattr(obj, "_state").fields_cache  # noqa: B009
+
+
+def _executions() -> Any:
+    return Execution.objects.select_related("job__namespace")
+
+
+@dataclass
+class Level:
+    """One hop-level fetched in bulk: envelopes by message id, executions by their execution id and trace id."""
+
+    envelopes: dict[str, Envelope]
+    executions_by_id: dict[str, Execution]
+    executions_by_trace: dict[str, list[Execution]]
+
+
+def load_level(namespace_id: int, ids: Iterable[str], trace_ids: Iterable[str] = ()) -> Level:
+    """Three queries: the Message rows, the spans and the executions that name any of `ids` (or `trace_ids`)."""
+    ids = sorted({i for i in ids if i})
+    traces = sorted({t for t in trace_ids if t})
+    envelopes: dict[str, Envelope] = {}
+    by_id: dict[str, Execution] = {}
+    by_trace: dict[str, list[Execution]] = {}
+    if not ids and not traces:
+        return Level(envelopes, by_id, by_trace)
+    if ids:
+        for m in Message.objects.filter(namespace_id=namespace_id, message_id__in=ids):
+            envelopes.setdefault(m.message_id, Envelope(m.message_id)).absorb_message(m)
+        spans = _span_values(namespace_id).filter(message_id__in=ids)
+        for s in spans:
+            envelopes.setdefault(s["message_id"], Envelope(s["message_id"])).absorb_span(s)
+    condition = Q(message_id__in=ids) | Q(execution_id__in=ids) if ids else Q(pk__in=[])
+    if traces:
+        condition |= Q(trace_id__in=traces)
+    for e in _executions().filter(namespace_id=namespace_id).filter(condition).order_by("started_at", "id"):
+        if e.message_id in ids:
+            envelopes.setdefault(e.message_id, Envelope(e.message_id)).absorb_execution(e)
+        if e.execution_id in ids:
+            by_id.setdefault(e.execution_id, e)
+        if e.trace_id in traces:
+            by_trace.setdefault(e.trace_id, []).append(e)
+    return Level(envelopes, by_id, by_trace)
+
+
+def _span_values(namespace_id: int) -> Any:
+    from traces.models import Span
+
+    return Span.objects.filter(namespace_id=namespace_id).order_by("start_ns").values(*_SPAN_FIELDS)
+
+
+# --- hops and chains ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Hop:
+    """One step of a chain, as the panel, the API and the correlation page show it."""
+
+    kind: str  # execution | shard | message | request | span | cycle | missing
+    key: str  # the id the hop is known by (message id, execution id, request id, trace id)
+    label: str
+    at: datetime | None = None
+    end: datetime | None = None
+    service: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    url: str = ""  # the console page of the hop (execution, shard), when it has one
+    wait: timedelta | None = None  # a message: publish -> pick-up (its time in the queue)
+    delay: timedelta | None = None  # from the cause's time to this hop's time
+    notes: list[str] = field(default_factory=list)
+    broken: bool = False
+    depth: int = 0
+    node: str = ""  # "m:<message id>" / "e:<pk>": identity inside one walk
+    parent_key: str = ""  # the node of the cause, in a forward walk
+
+    @property
+    def trace_url(self) -> str:
+        return links.trace_url(self.trace_id, self.span_id or None) if self.trace_id else ""
+
+    @property
+    def long_wait(self) -> bool:
+        return self.wait is not None and self.wait >= LONG_WAIT
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.key,
+            "label": self.label,
+            "at": self.at.isoformat() if self.at else None,
+            "end": self.end.isoformat() if self.end else None,
+            "service": self.service,
+            "trace_id": self.trace_id,
+            "trace_url": self.trace_url,
+            "url": self.url,
+            "wait_seconds": self.wait.total_seconds() if self.wait is not None else None,
+            "long_wait": self.long_wait,
+            "depth": self.depth,
+            "parent": self.parent_key,
+            "broken": self.broken,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class Chain:
+    hops: list[Hop] = field(default_factory=list)
+    cycle: bool = False
+    truncated: bool = False
+    note: str = ""  # why the chain is empty or stops
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hops": [h.as_dict() for h in self.hops],
+            "cycle": self.cycle,
+            "truncated": self.truncated,
+            "note": self.note,
+        }
+
+
+def execution_hop(e: Execution, depth: int = 0) -> Hop:
+    return Hop(
+        kind="execution",
+        key=e.execution_id,
+        label=f"{e.job.name} #{e.execution_id} ({e.status})",
+        at=e.started_at or e.scheduled_at,
+        end=e.finished_at,
+        service=e.worker or e.job.name,
+        trace_id=e.trace_id,
+        url=links.execution_url_of(e),
+        depth=depth,
+    )
+
+
+def shard_hop(s: Shard, e: Execution, depth: int = 0) -> Hop:
+    job = e.job
+    return Hop(
+        kind="shard",
+        key=s.shard_id,
+        label=f"shard {s.shard_id} ({s.status})",
+        at=s.started_at,
+        end=s.finished_at,
+        service=s.worker,
+        trace_id=s.trace_id,
+        span_id=s.span_id,
+        url=links.shard_url(job.namespace.name, job.name, e.execution_id, s.shard_id),
+        depth=depth,
+    )
+
+
+def message_hop(env: Envelope, depth: int = 0) -> Hop:
+    hop = Hop(
+        kind="message",
+        key=env.message_id,
+        label=f"{env.event_type or 'message'} {env.message_id}",
+        at=env.published_at or env.consumed_at,
+        end=env.consumed_at,
+        service=env.producer_service,
+        trace_id=env.trace_id,
+        span_id=env.span_id,
+        wait=env.queue_wait,
+        depth=depth,
+    )
+    if env.published_at is None:
+        hop.notes.append("publish time unknown")
+    if not env.correlation_id:
+        hop.notes.append("no correlation id")
+    if not env.causation_id:
+        hop.notes.append("no causation id")
+    return hop
+
+
+def human_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s" if seconds % 60 else f"{seconds // 60} min"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def _trigger_from_spans(e: Execution) -> tuple[str, dict[str, Any] | None]:
+    """An execution that carries no envelope: its consumer span's message id, or a consumer span with a link."""
+    condition = Q(execution_id=e.pk)
+    if e.trace_id:
+        condition |= Q(trace_id=e.trace_id)
+    spans = list(_span_values(e.namespace_id).filter(condition, kind=SPAN_KIND_CONSUMER)[:20])
+    for s in spans:
+        if s["message_id"]:
+            return s["message_id"], s
+    for s in spans:
+        if s["links"]:
+            return "", s
+    return "", None
+
+
+def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
+    """The chain upward: trigger message -> its cause -> ... -> the ingress request's trace.
+
+    Each hop carries its time, service and trace link; a message hop carries its queue wait. A causation cycle
+    stops the walk with a `cycle` hop; a chain longer than `max_depth` ends `truncated`.
+    """
+    chain = Chain()
+    if isinstance(obj, Shard):
+        execution = obj.execution
+        chain.hops.append(execution_hop(execution))
+    else:
+        execution = obj
+    ns_id = execution.namespace_id
+    trigger_id = execution.message_id
+    linked_span: dict[str, Any] | None = None
+    if not trigger_id:
+        trigger_id, linked_span = _trigger_from_spans(execution)
+    if not trigger_id and linked_span is None:
+        chain.note = (
+            "Triggered by an event, but no message envelope arrived with it."
+            if execution.trigger == "event"
+            else f"Not caused by a message ({execution.get_trigger_display().lower()} run)."
+        )
+        return chain
+    if not trigger_id and linked_span is not None:
+        link = linked_span["links"][0]
+        chain.hops.append(
+            Hop(
+                kind="span",
+                key=link.get("span_id", ""),
+                label="linked producer span (no message id on the consumer span)",
+                trace_id=link.get("trace_id", ""),
+                span_id=link.get("span_id", ""),
+                notes=["the consumer span links to its producer but names no message"],
+            )
+        )
+        _fill_traces(ns_id, chain.hops)
+        return chain
+
+    seen_messages: set[str] = set()
+    seen_executions: set[int] = {execution.pk}
+    effect_at = execution.started_at or execution.scheduled_at
+    current = trigger_id
+    prev_trace = ""
+    depth = 0
+    while True:
+        if depth >= max_depth:
+            chain.truncated = True
+            break
+        depth += 1
+        level = load_level(ns_id, [current], [prev_trace] if prev_trace else [])
+        env = level.envelopes.get(current)
+        if env is not None:
+            seen_messages.add(current)
+            hop = message_hop(env, depth)
+            hop.delay = (effect_at - hop.at) if effect_at and hop.at else None
+            chain.hops.append(hop)
+            effect_at = hop.at or effect_at
+            nxt = env.causation_id
+            prev_trace = env.trace_id
+            if not nxt:
+                # The envelope names no cause: the producer's trace is as far back as we can see.
+                if env.trace_id:
+                    current = ""
+                    continue
+                chain.hops.append(
+                    Hop(
+                        kind="missing",
+                        key="",
+                        label="cause unknown: no causation id and no producer trace",
+                        broken=True,
+                        depth=depth + 1,
+                    )
+                )
+                break
+            if nxt in seen_messages:
+                chain.cycle = True
+                chain.hops.append(
+                    Hop(kind="cycle", key=nxt, label=f"cycle: {nxt} is already in this chain", broken=True)
+                )
+                break
+            current = nxt
+            continue
+        publisher = level.executions_by_id.get(current) if current else None
+        if publisher is None and prev_trace:
+            candidates = [
+                e
+                for e in level.executions_by_trace.get(prev_trace, [])
+                if e.pk not in seen_executions and e.message_id not in seen_messages
+            ]
+            publisher = candidates[0] if candidates else None
+        if publisher is not None:
+            if publisher.pk in seen_executions:
+                chain.cycle = True
+                chain.hops.append(
+                    Hop(kind="cycle", key=current, label=f"cycle: {current} is already in this chain", broken=True)
+                )
+                break
+            seen_executions.add(publisher.pk)
+            hop = execution_hop(publisher, depth)
+            chain.hops.append(hop)
+            effect_at = hop.at or effect_at
+            if not publisher.message_id:
+                break
+            if publisher.message_id in seen_messages:
+                chain.cycle = True
+                chain.hops.append(
+                    Hop(
+                        kind="cycle",
+                        key=publisher.message_id,
+                        label=f"cycle: {publisher.message_id} is already in this chain",
+                        broken=True,
+                    )
+                )
+                break
+            current, prev_trace = publisher.message_id, ""
+            continue
+        # Neither a message nor an execution: the request (or an unknown cause) at the top of the chain.
+        if prev_trace:
+            chain.hops.append(
+                Hop(
+                    kind="request",
+                    key=current or prev_trace,
+                    label=f"request {current}" if current else "producer's trace",
+                    trace_id=prev_trace,
+                    depth=depth,
+                )
+            )
+        else:
+            chain.hops.append(
+                Hop(
+                    kind="missing",
+                    key=current,
+                    label=f"cause {current} not found (no message, execution or trace carries it)",
+                    broken=True,
+                    depth=depth,
+                )
+            )
+        break
+    _fill_traces(ns_id, chain.hops)
+    return chain
+
+
+def _fill_traces(namespace_id: int, hops: Sequence[Hop]) -> None:
+    """One query: the trace summaries behind request/span hops give them a service, a name and a time."""
+    from traces.models import Trace
+
+    wanted = {h.trace_id for h in hops if h.kind in ("request", "span") and h.trace_id}
+    if not wanted:
+        return
+    summaries = {
+        t.trace_id: t
+        for t in Trace.objects.filter(namespace_id=namespace_id, trace_id__in=wanted).only(
+            "trace_id", "root_service", "root_name", "start_ns", "duration_ns", "root_span_id"
+        )
+    }
+    for hop in hops:
+        t = summaries.get(hop.trace_id)
+        if hop.kind not in ("request", "span") or t is None:
+            if hop.kind == "request" and t is None:
+                hop.notes.append("the request's spans have not arrived")
+            continue
+        hop.service = hop.service or t.root_service
+        hop.at = hop.at or _ns_to_datetime(t.start_ns)
+        hop.end = hop.end or _ns_to_datetime(t.start_ns + t.duration_ns)
+        if hop.kind == "request":
+            hop.label = f"{hop.label}: {t.root_service} {t.root_name}".strip()
+
+
+def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Chain:
+    """The effects, level by level: follow-on messages and the executions they triggered, and so on.
+
+    A message is a follow-on of an execution when its causation id is the execution's id or its trigger message's
+    id, or when it was published inside the execution's trace after the execution started.
+    """
+    chain = Chain()
+    if isinstance(obj, Shard):
+        execution = obj.execution
+        root_ids = {obj.shard_id, execution.execution_id}
+        root_traces = {t for t in (obj.trace_id, execution.trace_id) if t}
+    else:
+        execution = obj
+        root_ids = {execution.execution_id}
+        root_traces = {execution.trace_id} if execution.trace_id else set()
+    if execution.message_id:
+        root_ids.add(execution.message_id)
+    ns_id = execution.namespace_id
+    root_key = f"e:{execution.pk}"
+    seen: set[str] = {f"m:{execution.message_id}"} if execution.message_id else set()
+    seen.add(root_key)
+    # The frontier: message ids and executions whose effects the next level looks for.
+    frontier_messages: dict[str, str] = {}  # message id -> its hop key
+    frontier_executions: list[tuple[Execution, str, set[str]]] = [(execution, root_key, root_ids)]
+    started_at = {root_key: execution.started_at}
+    depth = 0
+    while frontier_messages or frontier_executions:
+        if depth >= max_depth:
+            chain.truncated = True
+            break
+        depth += 1
+        cause_of: dict[str, str] = dict(frontier_messages)
+        trace_owner: dict[str, str] = {}
+        for e, key, ids in frontier_executions:
+            for i in ids:
+                cause_of.setdefault(i, key)
+            if e.trace_id:
+                trace_owner[e.trace_id] = key
+        for t in root_traces if depth == 1 else ():
+            trace_owner.setdefault(t, root_key)
+        found = _effects(ns_id, set(cause_of), set(trace_owner), set(frontier_messages))
+        next_messages: dict[str, str] = {}
+        next_executions: list[tuple[Execution, str, set[str]]] = []
+        for env in found.envelopes:
+            by_cause = cause_of.get(env.causation_id, "") if env.causation_id else ""
+            parent = by_cause
+            if not parent and not env.causation_id:
+                # No causation id: published inside an execution's trace after it started counts as its effect.
+                parent = trace_owner.get(env.trace_id, "")
+                began = started_at.get(parent)
+                if parent and began and env.published_at and env.published_at < began:
+                    continue
+            if not parent:
+                continue
+            key = f"m:{env.message_id}"
+            if key in seen:
+                if by_cause:
+                    # Every message has one cause; meeting it again through that cause means the causes loop.
+                    chain.cycle = True
+                    chain.hops.append(
+                        Hop(
+                            kind="cycle",
+                            key=env.message_id,
+                            label=f"cycle: {env.message_id} is its own cause further up",
+                            broken=True,
+                            depth=depth,
+                            parent_key=parent,
+                        )
+                    )
+                continue
+            seen.add(key)
+            hop = message_hop(env, depth)
+            hop.node, hop.parent_key = key, parent
+            chain.hops.append(hop)
+            next_messages[env.message_id] = key
+        for e in found.executions:
+            key = f"e:{e.pk}"
+            if key in seen:
+                continue
+            parent = frontier_messages.get(e.message_id) or next_messages.get(e.message_id, "")
+            if not parent:
+                continue
+            seen.add(key)
+            hop = execution_hop(e, depth + (1 if e.message_id in next_messages else 0))
+            hop.node, hop.parent_key = key, parent
+            chain.hops.append(hop)
+            started_at[key] = e.started_at
+            next_executions.append((e, key, {e.execution_id}))
+        if len(chain.hops) >= max_nodes:
+            chain.truncated = True
+            del chain.hops[max_nodes:]
+            break
+        frontier_messages, frontier_executions = next_messages, next_executions
+    return _ordered(chain)
+
+
+def _ordered(chain: Chain) -> Chain:
+    """Depth-first, children after their parent, siblings by time: reads as an indented cause -> effect tree."""
+    children: dict[str, list[Hop]] = {}
+    for hop in chain.hops:
+        children.setdefault(hop.parent_key, []).append(hop)
+    keys = {h.node for h in chain.hops if h.node}
+    roots = [h for h in chain.hops if h.parent_key not in keys]
+    out: list[Hop] = []
+    placed: set[int] = set()
+
+    def place(hop: Hop, depth: int) -> None:
+        if id(hop) in placed:
+            return
+        placed.add(id(hop))
+        hop.depth = depth
+        out.append(hop)
+        for child in sorted(children.get(hop.node, []) if hop.node else [], key=_time_key):
+            place(child, depth + 1)
+
+    for root in sorted(roots, key=_time_key):
+        place(root, 1)
+    chain.hops = out
+    return chain
+
+
+def _time_key(hop: Hop) -> tuple[int, float]:
+    return (0, hop.at.timestamp()) if hop.at else (1, 0.0)
+
+
+@dataclass
+class _Effects:
+    envelopes: list[Envelope]
+    executions: list[Execution]
+
+
+def _effects(namespace_id: int, cause_ids: set[str], trace_ids: set[str], message_ids: set[str]) -> _Effects:
+    """Three queries: messages, producer spans and executions caused by any of `cause_ids` (or published inside
+    one of `trace_ids`), plus the executions that consumed `message_ids`."""
+    causes = sorted(cause_ids)
+    traces = sorted(trace_ids)
+    envelopes: dict[str, Envelope] = {}
+    message_q = Q(causation_id__in=causes)
+    if traces:
+        message_q |= Q(trace_id__in=traces)
+    for m in Message.objects.filter(namespace_id=namespace_id).filter(message_q):
+        envelopes.setdefault(m.message_id, Envelope(m.message_id)).absorb_message(m)
+    span_q = Q(causation_id__in=causes)
+    if traces:
+        span_q |= Q(trace_id__in=traces, kind=SPAN_KIND_PRODUCER)
+    for s in _span_values(namespace_id).exclude(message_id="").filter(span_q):
+        envelopes.setdefault(s["message_id"], Envelope(s["message_id"])).absorb_span(s)
+    executions = list(
+        _executions()
+        .filter(namespace_id=namespace_id)
+        .filter(Q(message_id__in=sorted(message_ids)) | Q(causation_id__in=causes) & ~Q(message_id=""))
+        .order_by("started_at", "id")
+    )
+    for e in executions:
+        if e.causation_id in cause_ids:
+            envelopes.setdefault(e.message_id, Envelope(e.message_id)).absorb_execution(e)
+        elif e.message_id in envelopes:
+            envelopes[e.message_id].absorb_execution(e)
+    return _Effects(sorted(envelopes.values(), key=lambda v: (v.published_at is None, v.published_at or 0)), executions)
