@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from jobs.sampling_views import update_sampling
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("jobs/<str:namespace>/<str:job>/sampling", update_sampling, name="job-sampling"),
+]

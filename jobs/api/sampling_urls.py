@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from jobs.api.sampling import SamplingPolicyView
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("jobs/<str:namespace>/<str:job>/sampling", SamplingPolicyView.as_view(), name="api-job-sampling"),
+]
