@@ -1,0 +1,115 @@
+"""The /alerts/ pages and the execution page's alerts section: signed in, scoped, outsiders get 404."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.utils import timezone
+
+from jobs.alerts import store_notification
+from jobs.choices import RunStatus
+from jobs.ingest.alerts import parse_alertmanager
+from tests import factories
+from tests import factories_alerts as fa
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def linked(ns):
+    job = factories.job(ns, "settlement-migration")
+    run = factories.execution(job, "run-42", status=RunStatus.FAILED)
+    factories.shard(run, "acct-1000002", status=RunStatus.FAILED)
+    labels = {"alertname": "SettlementFailed", "job": job.name, "execution_id": "run-42", "shard_id": "acct-1000002"}
+    (stored,) = store_notification(
+        parse_alertmanager(fa.notification(fa.alert(labels, timezone.now() - timedelta(minutes=3)))), ns
+    ).alerts
+    return stored.alert, run
+
+
+def test_the_pages_need_a_sign_in(client, linked):
+    alert, _ = linked
+    for url in ("/alerts/", f"/alerts/{alert.pk}/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_list_shows_the_teams_alerts(client, teammate, linked, other_ns):
+    store_notification(
+        parse_alertmanager(fa.notification(fa.alert({"alertname": "TheirSecretAlert"}, timezone.now()))), other_ns
+    )
+    client.force_login(teammate)
+    page = client.get("/alerts/").content.decode()
+    assert "SettlementFailed" in page
+    assert f'href="/alerts/{linked[0].pk}/"' in page
+    assert "TheirSecretAlert" not in page
+
+
+def test_the_list_filters_by_status(client, teammate, linked):
+    client.force_login(teammate)
+    assert "SettlementFailed" in client.get("/alerts/?status=firing").content.decode()
+    assert "SettlementFailed" not in client.get("/alerts/?status=resolved").content.decode()
+
+
+def test_the_list_page_query_count_is_pinned(client, teammate, ns, django_assert_num_queries):
+    for i in range(8):
+        store_notification(parse_alertmanager(fa.notification(fa.alert({"n": str(i)}, timezone.now()))), ns)
+    client.force_login(teammate)
+    # session, user, memberships, count, page of alerts (namespace joined, links counted)
+    with django_assert_num_queries(5):
+        response = client.get("/alerts/")
+    assert response.content.decode().count('href="/alerts/') >= 8
+
+
+def test_the_alert_page_links_the_execution_and_shard(client, teammate, linked):
+    alert, _ = linked
+    client.force_login(teammate)
+    page = client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert 'href="/jobs/payments/settlement-migration/runs/run-42/"' in page
+    assert 'href="/jobs/payments/settlement-migration/runs/run-42/shards/acct-1000002/"' in page
+    assert "Shard id in labels" in page
+
+
+def test_an_outsider_gets_a_404_for_our_alert(client, outsider, linked):
+    client.force_login(outsider)
+    assert client.get(f"/alerts/{linked[0].pk}/").status_code == 404
+    assert "SettlementFailed" not in client.get("/alerts/").content.decode()
+
+
+def test_the_pages_carry_no_inline_script_or_style(client, teammate, linked):
+    client.force_login(teammate)
+    for url in ("/alerts/", f"/alerts/{linked[0].pk}/"):
+        page = client.get(url).content.decode()
+        assert "<script>" not in page
+        assert "<style" not in page
+        assert " style=" not in page
+        assert " onclick=" not in page
+
+
+def _render_tag(execution, user):
+    request = RequestFactory().get("/")
+    request.user = user
+    template = Template("{% load alert_tags %}{% execution_alerts execution %}")
+    return template.render(Context({"execution": execution, "request": request}))
+
+
+def test_the_execution_page_tag_lists_the_alerts_linked_to_it(linked, teammate):
+    alert, run = linked
+    html = _render_tag(run, teammate)
+    assert f'href="/alerts/{alert.pk}/"' in html
+    assert "SettlementFailed" in html
+    assert "acct-1000002" in html
+
+
+def test_the_execution_page_tag_says_when_no_alert_is_linked(ns, teammate, linked):
+    other_run = factories.execution(factories.job(ns, "quiet"), "r-0")
+    assert "No alert is linked" in _render_tag(other_run, teammate)
+
+
+def test_the_execution_page_tag_shows_nothing_to_an_outsider(linked, outsider):
+    _, run = linked
+    assert "SettlementFailed" not in _render_tag(run, outsider)

@@ -1,0 +1,120 @@
+"""GET /api/v1/lookup?id=: every kind of id resolves to its console page; an outsider gets nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs.alerts import store_notification
+from jobs.ingest.alerts import parse_alertmanager
+from jobs.models import Message
+from tests import factories
+from tests import factories_alerts as fa
+from traces.models import Trace
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(ns):
+    trace_id = factories.trace_id()
+    job = factories.job(ns, "settlement")
+    run = factories.execution(job, "run-77", trace_id=factories.trace_id(), correlation_id="corr-1")
+    shard = factories.shard(run, "acct-1000002")
+    Trace.objects.create(
+        namespace=ns, trace_id=trace_id, start_ns=1, duration_ns=5, root_service="api", root_name="GET /", job=job
+    )
+    Message.objects.create(
+        namespace=ns, message_id="msg-1", correlation_id="corr-1", event_type="order.created", trace_id=trace_id
+    )
+    (stored,) = store_notification(
+        parse_alertmanager(fa.notification(fa.alert({"job": "settlement"}, timezone.now() - timedelta(minutes=1)))),
+        ns,
+    ).alerts
+    return {"trace_id": trace_id, "run": run, "shard": shard, "alert": stored.alert}
+
+
+def _results(client, query):
+    response = client.get("/api/v1/lookup", {"id": query})
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_a_trace_id_resolves_to_its_trace_page(reader, world):
+    (match,) = _results(reader, world["trace_id"])
+    assert match["kind"] == "trace"
+    assert match["url"] == f"/traces/{world['trace_id']}/"
+    assert match["ids"] == {"trace_id": world["trace_id"]}
+    assert match["namespace"] == "payments"
+    assert match["label"]
+
+
+def test_an_execution_id_resolves_to_its_execution_page(reader, world):
+    (match,) = _results(reader, "run-77")
+    assert (match["kind"], match["url"]) == ("execution", "/jobs/payments/settlement/runs/run-77/")
+    assert match["ids"] == {"job": "settlement", "execution_id": "run-77"}
+
+
+def test_an_executions_trace_id_resolves_to_it_before_any_span_arrives(reader, world):
+    (match,) = _results(reader, world["run"].trace_id)
+    assert (match["kind"], match["ids"]["execution_id"]) == ("execution", "run-77")
+
+
+def test_a_shard_id_resolves_to_its_shard_page(reader, world):
+    (match,) = _results(reader, "acct-1000002")
+    assert match["kind"] == "shard"
+    assert match["url"] == "/jobs/payments/settlement/runs/run-77/shards/acct-1000002/"
+
+
+def test_a_message_id_resolves_to_its_workflow(reader, world):
+    (match,) = _results(reader, "msg-1")
+    assert (match["kind"], match["url"]) == ("message", "/correlations/corr-1/")
+
+
+def test_a_correlation_id_resolves_to_the_causality_page(reader, world):
+    (match,) = _results(reader, "corr-1")
+    assert (match["kind"], match["url"]) == ("correlation", "/correlations/corr-1/")
+
+
+def test_an_alert_fingerprint_resolves_to_the_alert_page(reader, world):
+    alert = world["alert"]
+    (match,) = _results(reader, alert.fingerprint)
+    assert (match["kind"], match["url"]) == ("alert", f"/alerts/{alert.pk}/")
+
+
+def test_an_unknown_id_resolves_to_nothing(reader, world):
+    assert _results(reader, "no-such-thing") == []
+
+
+def test_an_outsider_gets_nothing_for_any_of_our_ids(outsider_api, world):
+    for query in (
+        world["trace_id"],
+        world["run"].trace_id,
+        "run-77",
+        "acct-1000002",
+        "msg-1",
+        "corr-1",
+        world["alert"].fingerprint,
+    ):
+        assert _results(outsider_api, query) == [], query
+
+
+def test_an_id_in_both_namespaces_shows_only_the_callers(reader, outsider_api, world, other_ns):
+    factories.execution(factories.job(other_ns, "settlement"), "run-77")
+    assert [m["namespace"] for m in _results(reader, "run-77")] == ["payments"]
+    assert [m["namespace"] for m in _results(outsider_api, "run-77")] == ["search-team"]
+
+
+def test_lookup_needs_an_id_and_the_read_scope(reader, ingester, anonymous_api):
+    assert reader.get("/api/v1/lookup").status_code == 400
+    assert "id" in reader.get("/api/v1/lookup").json()
+    assert reader.get("/api/v1/lookup", {"id": "x" * 301}).status_code == 400
+    assert ingester.get("/api/v1/lookup", {"id": "run-77"}).status_code == 403
+    assert anonymous_api.get("/api/v1/lookup", {"id": "run-77"}).status_code == 401
+
+
+def test_a_signed_in_teammate_can_look_up(client, teammate, world):
+    client.force_login(teammate)
+    assert client.get("/api/v1/lookup", {"id": "run-77"}).json()["results"][0]["kind"] == "execution"
