@@ -1,3 +1,9 @@
-from django.urls import URLPattern, URLResolver
+"""The OTLP/HTTP receiver, mounted at the site root: POST /v1/traces."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from traces.receiver import traces_view
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("v1/traces", traces_view, name="otlp-traces"),
+]

@@ -1,3 +1,10 @@
-from django.urls import URLPattern, URLResolver
+"""Traces API: GET /api/v1/traces and GET /api/v1/traces/<trace_id>."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from traces.api.views import TraceDetail, TraceList
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("traces", TraceList.as_view(), name="api-traces"),
+    path("traces/<str:trace_id>", TraceDetail.as_view(), name="api-trace"),
+]

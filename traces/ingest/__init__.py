@@ -1,0 +1,86 @@
+"""Pure span parsers: bytes or JSON in, `ParseResult` (plain `ParsedSpan` dataclasses) out. No database, no HTTP.
+
+- `parse_otlp(body, content_type)` — what the OTLP/HTTP receiver reads (protobuf or OTLP/JSON).
+- `parse_document(doc)` — any decoded JSON document: OTLP/JSON, Jaeger api/v3 `{"result": ...}`, Jaeger v1 in all
+  its shapes, Zipkin v2, Tempo's variant.
+- `parse_file(data)` — what `import_traces` reads: gzip or not, JSON or OTLP protobuf, format sniffed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from traces.ingest.jaeger import looks_like_jaeger, parse_jaeger_document
+from traces.ingest.otlp import parse_json_document, parse_protobuf
+from traces.ingest.spans import ParsedSpan, ParseError, ParseResult, dedupe
+from traces.ingest.zipkin import looks_like_zipkin, parse_zipkin_document
+
+__all__ = [
+    "ParseError",
+    "ParseResult",
+    "ParsedSpan",
+    "decode_json",
+    "dedupe",
+    "parse_document",
+    "parse_file",
+    "parse_otlp",
+]
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ParseError(f"the body is not valid JSON ({str(exc)[:200]})") from None
+
+
+def parse_otlp(body: bytes, json_body: bool, aliases: Mapping[str, str] | None = None) -> ParseResult:
+    if json_body:
+        return parse_document(decode_json(body), aliases, otlp_only=True)
+    return parse_protobuf(body, aliases)
+
+
+def parse_document(doc: Any, aliases: Mapping[str, str] | None = None, *, otlp_only: bool = False) -> ParseResult:
+    if isinstance(doc, Mapping) and "result" in doc and not otlp_only:
+        inner = doc.get("result")
+        if inner is None:
+            return ParseResult(format="jaeger-v3")
+        if not isinstance(inner, Mapping):
+            raise ParseError("result must be an object with resourceSpans")
+        result = parse_json_document(inner, aliases, fmt="jaeger-v3")
+        return result
+    if isinstance(doc, Mapping) and ("resourceSpans" in doc or "resource_spans" in doc or "batches" in doc):
+        return parse_json_document(doc, aliases)
+    if otlp_only:
+        if isinstance(doc, Mapping) and not (set(doc) & {"data", "spans", "result"}):
+            return parse_json_document(doc, aliases)  # {} or unknown fields only: an empty request
+        raise ParseError("an OTLP/JSON body must be an object with resourceSpans")
+    if looks_like_zipkin(doc):
+        return parse_zipkin_document(doc, aliases)
+    if looks_like_jaeger(doc):
+        return parse_jaeger_document(doc, aliases)
+    if isinstance(doc, list) and not doc:
+        return ParseResult(format="empty")
+    raise ParseError("unrecognised trace JSON: expected OTLP/JSON, Jaeger (v1 or api/v3) or Zipkin v2")
+
+
+def parse_file(
+    data: bytes, aliases: Mapping[str, str] | None = None, max_bytes: int = 512 * 1024 * 1024
+) -> ParseResult:
+    """A file as `import_traces` reads it: gzip or plain; JSON (any format above) or OTLP protobuf."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = d.decompress(data, max_bytes)
+            if d.unconsumed_tail:
+                raise ParseError(f"the file inflates beyond {max_bytes} bytes")
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise ParseError(f"bad gzip data ({exc})") from None
+    stripped = data.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        return parse_document(decode_json(data), aliases)
+    return parse_protobuf(data, aliases)

@@ -1,0 +1,411 @@
+"""OTLP traces: binary protobuf `ExportTraceServiceRequest` and OTLP/JSON (plus Tempo's tolerated variant).
+
+OTLP/JSON as the specification writes it: hex ids in any case, enums as integers, lowerCamelCase keys, 64-bit
+integers as strings or numbers, unknown fields ignored. Tolerated beyond it (Tempo's trace-by-id API): a top-level
+`batches` key, base64 ids, enum names as strings (`SPAN_KIND_CLIENT`, `STATUS_CODE_ERROR`), snake_case keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from traces.ingest.spans import (
+    UNKNOWN_SERVICE,
+    Extractor,
+    ParsedSpan,
+    ParseError,
+    ParseResult,
+    hex_id,
+    is_zero,
+)
+
+_KIND_NAMES = {
+    "SPAN_KIND_UNSPECIFIED": 0,
+    "SPAN_KIND_INTERNAL": 1,
+    "SPAN_KIND_SERVER": 2,
+    "SPAN_KIND_CLIENT": 3,
+    "SPAN_KIND_PRODUCER": 4,
+    "SPAN_KIND_CONSUMER": 5,
+}
+_STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+_MAX_INT64 = 2**63 - 1
+
+
+# --- protobuf --------------------------------------------------------------------------------------------------
+
+
+def _pb_value(v: Any) -> Any:
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        return v.string_value
+    if which == "int_value":
+        return v.int_value
+    if which == "bool_value":
+        return v.bool_value
+    if which == "double_value":
+        return v.double_value
+    if which == "array_value":
+        return [_pb_value(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode()
+    return None
+
+
+def _pb_attrs(kvs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        v = kv.value
+        which = v.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = v.string_value
+        elif which == "int_value":
+            out[kv.key] = v.int_value
+        else:
+            out[kv.key] = _pb_value(v)
+    return out
+
+
+def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> ParseResult:
+    """A binary ExportTraceServiceRequest (or TracesData: the same field numbers) to spans."""
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ParseError(f"the body is not a protobuf ExportTraceServiceRequest ({exc})") from None
+    result = ParseResult(format="otlp-protobuf")
+    extract = Extractor(aliases)
+    out = result.spans
+    for ri, rs in enumerate(request.resource_spans):
+        resource = _pb_attrs(rs.resource.attributes)
+        service = resource.get("service.name")
+        if not isinstance(service, str) or not service:
+            service = UNKNOWN_SERVICE
+        for si, ss in enumerate(rs.scope_spans):
+            sc = ss.scope
+            scope: dict[str, Any] = {"name": sc.name, "version": sc.version} if (sc.name or sc.version) else {}
+            if sc.attributes:
+                scope["attributes"] = _pb_attrs(sc.attributes)
+            for pi, s in enumerate(ss.spans):
+                trace_id = s.trace_id.hex()
+                span_id = s.span_id.hex()
+                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
+                if len(trace_id) != 32 or is_zero(trace_id):
+                    result.reject(f"{where}: traceId must be 16 non-zero bytes")
+                    continue
+                if len(span_id) != 16 or is_zero(span_id):
+                    result.reject(f"{where}: spanId must be 8 non-zero bytes")
+                    continue
+                parent = s.parent_span_id.hex()
+                if parent and (len(parent) != 16 or is_zero(parent)):
+                    if is_zero(parent):
+                        parent = ""
+                    else:
+                        result.reject(f"{where}: parentSpanId must be empty or 8 bytes")
+                        continue
+                if not s.name:
+                    result.reject(f"{where}: name is missing")
+                    continue
+                start = s.start_time_unix_nano
+                end = s.end_time_unix_nano
+                events = (
+                    [
+                        {"time_ns": e.time_unix_nano, "name": e.name, "attributes": _pb_attrs(e.attributes)}
+                        for e in s.events
+                    ]
+                    if s.events
+                    else []
+                )
+                links = (
+                    [
+                        {
+                            "trace_id": link.trace_id.hex(),
+                            "span_id": link.span_id.hex(),
+                            "trace_state": link.trace_state,
+                            "attributes": _pb_attrs(link.attributes),
+                        }
+                        for link in s.links
+                    ]
+                    if s.links
+                    else []
+                )
+                span = ParsedSpan(
+                    trace_id,
+                    span_id,
+                    parent,
+                    s.name,
+                    service,
+                    s.kind,
+                    start,
+                    max(end - start, 0),
+                    s.status.code,
+                    s.status.message,
+                    _pb_attrs(s.attributes),
+                    resource,
+                    scope,
+                    events,
+                    links,
+                    s.trace_state,
+                    s.flags,
+                )
+                extract.apply(span)
+                out.append(span)
+    return result
+
+
+# --- JSON ------------------------------------------------------------------------------------------------------
+
+
+def _get(obj: Mapping[str, Any], camel: str, snake: str | None = None) -> Any:
+    value = obj.get(camel)
+    if value is None and snake is not None:
+        value = obj.get(snake)
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    """OTLP/JSON 64-bit integers: a JSON number or a decimal string."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be an integer, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be an integer, not {value!r}"[:200])
+
+
+def _enum(value: Any, names: Mapping[str, int], what: str, maximum: int) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str):
+        if value in names:
+            return names[value]
+        value = _int(value, what)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise ValueError(f"{what} {value!r} is not a known value"[:200])
+    return value
+
+
+def _json_value(v: Any) -> Any:
+    if not isinstance(v, Mapping):
+        return None
+    if "stringValue" in v:
+        return str(v["stringValue"])
+    if "intValue" in v:
+        return _int(v["intValue"], "intValue")
+    if "boolValue" in v:
+        b = v["boolValue"]
+        return b if isinstance(b, bool) else str(b).lower() == "true"
+    if "doubleValue" in v:
+        d = v["doubleValue"]
+        return float(d) if isinstance(d, int | float | str) and not isinstance(d, bool) else None
+    if "arrayValue" in v:
+        values = (v["arrayValue"] or {}).get("values") or []
+        return [_json_value(x) for x in values]
+    if "kvlistValue" in v:
+        return _json_attrs((v["kvlistValue"] or {}).get("values") or [])
+    if "bytesValue" in v:
+        return str(v["bytesValue"])
+    for snake, conv in (("string_value", str), ("int_value", None), ("bool_value", bool), ("double_value", float)):
+        if snake in v:
+            return _int(v[snake], snake) if conv is None else conv(v[snake])
+    return None
+
+
+def _json_attrs(kvs: Any) -> dict[str, Any]:
+    if not kvs:
+        return {}
+    if not isinstance(kvs, list):
+        raise ValueError("attributes must be a list of {key, value}")
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        if not isinstance(kv, Mapping) or not isinstance(kv.get("key"), str):
+            raise ValueError("an attribute has no string key")
+        out[kv["key"]] = _json_value(kv.get("value"))
+    return out
+
+
+def _json_id(value: Any, nbytes: int, result: ParseResult) -> str | None:
+    """A hex id (any case); tolerated: base64 (Tempo). None when neither."""
+    width = nbytes * 2
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) == width:
+        h = hex_id(value, width)
+        if h is not None:
+            return h
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != nbytes:
+        return None
+    result.warn("ids were base64 (as Tempo writes them), not hex as OTLP/JSON specifies; decoded")
+    return raw.hex()
+
+
+def _json_span(
+    s: Any, where: str, service: str, resource: dict[str, Any], scope: dict[str, Any], result: ParseResult
+) -> ParsedSpan | None:
+    if not isinstance(s, Mapping):
+        result.reject(f"{where}: not an object")
+        return None
+    trace_id = _json_id(_get(s, "traceId", "trace_id"), 16, result)
+    if trace_id is None or is_zero(trace_id):
+        result.reject(f"{where}: traceId must be 32 hex characters, not all zero")
+        return None
+    span_id = _json_id(_get(s, "spanId", "span_id"), 8, result)
+    if span_id is None or is_zero(span_id):
+        result.reject(f"{where}: spanId must be 16 hex characters, not all zero")
+        return None
+    raw_parent = _get(s, "parentSpanId", "parent_span_id")
+    parent = ""
+    if raw_parent:
+        parent_id = _json_id(raw_parent, 8, result)
+        if parent_id is None:
+            result.reject(f"{where}: parentSpanId must be empty or 16 hex characters")
+            return None
+        parent = "" if is_zero(parent_id) else parent_id
+    name = s.get("name")
+    if not isinstance(name, str) or not name:
+        result.reject(f"{where}: name is missing")
+        return None
+    try:
+        start = _int(_get(s, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
+        end = _int(_get(s, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
+        if not 0 <= start <= _MAX_INT64 or not 0 <= end <= _MAX_INT64:
+            raise ValueError("times must fit in 64 bits")
+        kind = _enum(s.get("kind"), _KIND_NAMES, "kind", 5)
+        status = s.get("status") or {}
+        if not isinstance(status, Mapping):
+            raise ValueError("status must be an object")
+        status_code = _enum(status.get("code"), _STATUS_NAMES, "status.code", 2)
+        status_message = status.get("message") or ""
+        attributes = _json_attrs(s.get("attributes"))
+        events = []
+        for e in s.get("events") or []:
+            if not isinstance(e, Mapping):
+                raise ValueError("an event is not an object")
+            events.append(
+                {
+                    "time_ns": _int(_get(e, "timeUnixNano", "time_unix_nano"), "event timeUnixNano"),
+                    "name": str(e.get("name") or ""),
+                    "attributes": _json_attrs(e.get("attributes")),
+                }
+            )
+        links = []
+        for link in s.get("links") or []:
+            if not isinstance(link, Mapping):
+                raise ValueError("a link is not an object")
+            lt = _json_id(_get(link, "traceId", "trace_id"), 16, result)
+            ls = _json_id(_get(link, "spanId", "span_id"), 8, result)
+            if lt is None or ls is None:
+                raise ValueError("a link's traceId/spanId is not a valid id")
+            links.append(
+                {
+                    "trace_id": lt,
+                    "span_id": ls,
+                    "trace_state": str(_get(link, "traceState", "trace_state") or ""),
+                    "attributes": _json_attrs(link.get("attributes")),
+                }
+            )
+        flags = _int(s.get("flags"), "flags")
+        if not 0 <= flags < 2**32:
+            raise ValueError("flags must fit in 32 bits")
+    except (ValueError, TypeError, AttributeError) as exc:
+        result.reject(f"{where}: {exc}")
+        return None
+    return ParsedSpan(
+        trace_id,
+        span_id,
+        parent,
+        name,
+        service,
+        kind,
+        start,
+        max(end - start, 0),
+        status_code,
+        str(status_message),
+        attributes,
+        resource,
+        scope,
+        events,
+        links,
+        str(_get(s, "traceState", "trace_state") or ""),
+        flags,
+    )
+
+
+def parse_json_document(doc: Any, aliases: Mapping[str, str] | None = None, fmt: str = "otlp-json") -> ParseResult:
+    """An OTLP/JSON ExportTraceServiceRequest/TracesData object (already decoded) to spans."""
+    if not isinstance(doc, Mapping):
+        raise ParseError("an OTLP/JSON body must be a JSON object with resourceSpans")
+    result = ParseResult(format=fmt)
+    key = "resourceSpans"
+    resource_spans = doc.get("resourceSpans")
+    if resource_spans is None:
+        for other in ("resource_spans", "batches"):
+            if other in doc:
+                key, resource_spans = other, doc[other]
+                if other == "batches":
+                    result.format = "tempo"
+                    result.warn("the top-level key was 'batches' (Tempo), not 'resourceSpans'; read as resourceSpans")
+                break
+    if resource_spans is None:
+        return result  # an empty request succeeds
+    if not isinstance(resource_spans, list):
+        raise ParseError(f"{key} must be a list")
+    extract = Extractor(aliases)
+    for ri, rs in enumerate(resource_spans):
+        if not isinstance(rs, Mapping):
+            raise ParseError(f"{key}[{ri}] must be an object")
+        try:
+            res = rs.get("resource") or {}
+            resource = _json_attrs(res.get("attributes") if isinstance(res, Mapping) else None)
+        except ValueError as exc:
+            raise ParseError(f"{key}[{ri}].resource: {exc}") from None
+        service = resource.get("service.name")
+        if not isinstance(service, str) or not service:
+            service = UNKNOWN_SERVICE
+        scope_spans = _get(rs, "scopeSpans", "scope_spans")
+        if scope_spans is None:
+            scope_spans = rs.get("instrumentationLibrarySpans") or []
+        if not isinstance(scope_spans, list):
+            raise ParseError(f"{key}[{ri}].scopeSpans must be a list")
+        for si, ss in enumerate(scope_spans):
+            if not isinstance(ss, Mapping):
+                raise ParseError(f"{key}[{ri}].scopeSpans[{si}] must be an object")
+            sc = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+            scope: dict[str, Any] = {}
+            if isinstance(sc, Mapping):
+                if sc.get("name") or sc.get("version"):
+                    scope = {"name": str(sc.get("name") or ""), "version": str(sc.get("version") or "")}
+                try:
+                    if sc.get("attributes"):
+                        scope["attributes"] = _json_attrs(sc.get("attributes"))
+                except ValueError as exc:
+                    raise ParseError(f"{key}[{ri}].scopeSpans[{si}].scope: {exc}") from None
+            spans = ss.get("spans") or []
+            if not isinstance(spans, list):
+                raise ParseError(f"{key}[{ri}].scopeSpans[{si}].spans must be a list")
+            for pi, s in enumerate(spans):
+                where = f"{key}[{ri}].scopeSpans[{si}].spans[{pi}]"
+                span = _json_span(s, where, service, resource, scope, result)
+                if span is not None:
+                    extract.apply(span)
+                    result.spans.append(span)
+    return result

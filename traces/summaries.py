@@ -1,0 +1,169 @@
+"""Per-trace summaries, recomputed from the stored spans of every touched trace.
+
+Never incremental counters: an exporter's retry, a span that arrives twice or an hour late, or a child before its
+parent all leave the summary exactly what the stored spans say. Per batch: one aggregate query (per trace and
+service) and one root query for all touched traces, then two upserts (Trace, TraceService).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, F, Max, Min, Q
+from django.utils import timezone
+
+from traces.models import Span, StatusCode, Trace, TraceService
+
+_TRACE_FIELDS = [
+    "root_span_id",
+    "root_service",
+    "root_name",
+    "start_ns",
+    "duration_ns",
+    "span_count",
+    "error_count",
+    "services",
+    "updated_at",
+]
+
+
+def _roots(namespace_id: int, trace_ids: Sequence[str], parentless: bool) -> dict[str, tuple[str, str, str]]:
+    qs = Span.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids)
+    if parentless:
+        qs = qs.filter(parent_span_id="")
+    qs = qs.order_by("trace_id", "start_ns", "span_id")
+    if connection.vendor == "postgresql":
+        qs = qs.distinct("trace_id")
+    roots: dict[str, tuple[str, str, str]] = {}
+    for trace_id, span_id, service, name in qs.values_list("trace_id", "span_id", "service", "name"):
+        roots.setdefault(trace_id, (span_id, service, name))
+    return roots
+
+
+def recompute(namespace_id: int, trace_ids: Sequence[str]) -> list[Trace]:
+    """Upsert the summary (and per-service rows) of each trace from its stored spans. Returns the summaries."""
+    if not trace_ids:
+        return []
+    per_service = (
+        Span.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids)
+        .order_by()
+        .values("trace_id", "service")
+        .annotate(
+            start=Min("start_ns"),
+            end=Max(F("start_ns") + F("duration_ns")),
+            n=Count("id"),
+            errors=Count("id", filter=Q(status_code=StatusCode.ERROR)),
+        )
+    )
+    agg: dict[str, dict[str, Any]] = {}
+    services: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    for row in per_service:
+        t = agg.setdefault(row["trace_id"], {"start": row["start"], "end": row["end"], "n": 0, "errors": 0})
+        t["start"] = min(t["start"], row["start"])
+        t["end"] = max(t["end"], row["end"])
+        t["n"] += row["n"]
+        t["errors"] += row["errors"]
+        services[row["trace_id"]].append((row["service"], row["n"], row["errors"]))
+    if not agg:
+        return []
+    roots = _roots(namespace_id, list(agg), parentless=True)
+    missing = [t for t in agg if t not in roots]
+    if missing:  # the root has not arrived (yet): the earliest span stands in
+        roots.update(_roots(namespace_id, missing, parentless=False))
+    now = timezone.now()
+    summaries = []
+    for trace_id, t in agg.items():
+        root = roots.get(trace_id, ("", "", ""))
+        summaries.append(
+            Trace(
+                namespace_id=namespace_id,
+                trace_id=trace_id,
+                root_span_id=root[0],
+                root_service=root[1],
+                root_name=root[2],
+                start_ns=t["start"],
+                duration_ns=max(t["end"] - t["start"], 0),
+                span_count=t["n"],
+                error_count=t["errors"],
+                services=sorted(s for s, _, _ in services[trace_id]),
+                first_seen_at=now,
+                updated_at=now,
+            )
+        )
+    Trace.objects.bulk_create(
+        summaries, update_conflicts=True, unique_fields=["namespace", "trace_id"], update_fields=_TRACE_FIELDS
+    )
+    if any(s.pk is None for s in summaries):
+        pks = dict(
+            Trace.objects.filter(namespace_id=namespace_id, trace_id__in=list(agg)).values_list("trace_id", "id")
+        )
+        for s in summaries:
+            s.pk = pks[s.trace_id]
+    rows = [
+        TraceService(
+            trace_id=s.pk,
+            namespace_id=namespace_id,
+            service=name[:255],
+            start_ns=s.start_ns,
+            span_count=n,
+            error_count=errors,
+        )
+        for s in summaries
+        for name, n, errors in services[s.trace_id]
+    ]
+    TraceService.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["trace", "service"],
+        update_fields=["start_ns", "span_count", "error_count"],
+    )
+    return summaries
+
+
+# --- clock skew ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SkewWarning:
+    span_id: str
+    parent_span_id: str
+    service: str
+    parent_service: str
+    early_by_ns: int
+
+    @property
+    def message(self) -> str:
+        ms = self.early_by_ns / 1e6
+        return (
+            f"span {self.span_id} ({self.service}) starts {ms:.3f} ms before its parent {self.parent_span_id} "
+            f"({self.parent_service}): clock skew between hosts; times are shown as received"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "clock_skew",
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "early_by_ns": self.early_by_ns,
+            "message": self.message,
+        }
+
+
+def clock_skew(spans: Iterable[Any]) -> list[SkewWarning]:
+    """Children that start before their parent on another service (another host's clock). Kept, flagged."""
+    items = list(spans)
+    by_id = {s.span_id: s for s in items}
+    warnings = []
+    for s in items:
+        parent = by_id.get(s.parent_span_id) if s.parent_span_id else None
+        if parent is None or parent.service == s.service:
+            continue
+        if s.start_ns < parent.start_ns:
+            warnings.append(
+                SkewWarning(s.span_id, parent.span_id, s.service, parent.service, parent.start_ns - s.start_ns)
+            )
+    return warnings

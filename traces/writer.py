@@ -1,0 +1,230 @@
+"""The one function that stores parsed spans: `store_spans(namespace, parsed_spans)`.
+
+PostgreSQL: COPY into a per-connection temporary staging table, then one `INSERT ... SELECT ... ON CONFLICT DO
+NOTHING` into traces_span (the ORM cannot reach the ingest rate; COPY can). SQLite: `bulk_create(ignore_conflicts=
+True)`. Either way, in one transaction: the spans, their SpanLink rows, the summaries of every touched trace
+(recomputed from the stored spans, see traces/summaries.py) and the linking of those traces (traces/linking.py).
+
+Idempotent: one row per (namespace, trace id, span id); the first copy of a span wins, so an exporter's retry or a
+re-import changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from jobs.models import Namespace
+from traces import linking, summaries
+from traces.ingest.spans import ParsedSpan, dedupe
+from traces.models import Span, SpanLink
+
+_COLUMNS = (
+    "namespace_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "service",
+    "kind",
+    "start_ns",
+    "duration_ns",
+    "status_code",
+    "status_message",
+    "attributes",
+    "resource",
+    "scope",
+    "events",
+    "links",
+    "trace_state",
+    "flags",
+    "job_namespace",
+    "job_name",
+    "job_execution_id",
+    "job_shard_id",
+    "message_id",
+    "correlation_id",
+    "causation_id",
+)
+_STAGE = "jobtrace_span_stage"
+_STAGE_DDL = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
+    ord integer, namespace_id bigint, trace_id text, span_id text, parent_span_id text, name text, service text,
+    kind smallint, start_ns bigint, duration_ns bigint, status_code smallint, status_message text,
+    attributes jsonb, resource jsonb, scope jsonb, events jsonb, links jsonb, trace_state text, flags bigint,
+    job_namespace text, job_name text, job_execution_id text, job_shard_id text, message_id text,
+    correlation_id text, causation_id text
+) ON COMMIT DELETE ROWS
+"""
+_COLS = ", ".join(_COLUMNS)
+# Constant column and table names only: nothing from a request is formatted into this SQL.
+_INSERT = f"""
+INSERT INTO traces_span ({_COLS}, received_at)
+SELECT {_COLS}, %s FROM {_STAGE} ORDER BY ord
+ON CONFLICT (namespace_id, trace_id, span_id) DO NOTHING
+"""  # noqa: S608
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+@dataclass
+class StoreResult:
+    received: int = 0  # spans handed in (after parsing)
+    inserted: int = 0  # new rows
+    duplicates: int = 0  # already stored, or repeated within the batch (kept once)
+    traces: list[str] = field(default_factory=list)  # touched trace ids
+
+    @property
+    def stored(self) -> int:
+        """Spans that are now stored (new or already there): every accepted span."""
+        return self.inserted + self.duplicates
+
+
+def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) -> StoreResult:
+    """Store spans in a namespace; recompute the touched traces' summaries and links. Atomic."""
+    namespace_id = namespace if isinstance(namespace, int) else namespace.pk
+    unique = dedupe(list(parsed_spans))
+    result = StoreResult(received=len(parsed_spans))
+    if not unique:
+        return result
+    trace_ids = sorted({s.trace_id for s in unique})
+    result.traces = trace_ids
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            inserted = _copy_insert(namespace_id, unique)
+        else:
+            inserted = _orm_insert(namespace_id, unique)
+        _store_links(namespace_id, unique)
+        summaries.recompute(namespace_id, trace_ids)
+        linking.link_traces(namespace_id, trace_ids, new_spans=unique)
+    result.inserted = inserted
+    result.duplicates = len(parsed_spans) - inserted
+    return result
+
+
+def _ensure_stage(cursor: Any) -> None:
+    # Every time (a catalog lookup): a rolled-back transaction also rolls back the table's creation.
+    cursor.execute(_STAGE_DDL)
+
+
+def _rows(namespace_id: int, spans: Iterable[ParsedSpan]) -> Iterable[tuple[Any, ...]]:
+    """COPY rows. Resources and scopes are shared by many spans: serialised once each."""
+    cache: dict[int, str] = {}
+    dumps = _dumps
+    for i, s in enumerate(spans):
+        r = cache.get(id(s.resource))
+        if r is None:
+            r = cache[id(s.resource)] = dumps(s.resource)
+        sc = cache.get(id(s.scope))
+        if sc is None:
+            sc = cache[id(s.scope)] = dumps(s.scope)
+        yield (
+            i,
+            namespace_id,
+            s.trace_id,
+            s.span_id,
+            s.parent_span_id,
+            _text(s.name),
+            _text(s.service)[:255],
+            s.kind,
+            s.start_ns,
+            s.duration_ns,
+            s.status_code,
+            _text(s.status_message),
+            dumps(s.attributes) if s.attributes else "{}",
+            r,
+            sc,
+            dumps(s.events) if s.events else "[]",
+            dumps(s.links) if s.links else "[]",
+            _text(s.trace_state),
+            s.flags,
+            s.job_namespace,
+            s.job_name,
+            s.job_execution_id,
+            s.job_shard_id,
+            s.message_id,
+            s.correlation_id,
+            s.causation_id,
+        )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL characters; OTLP strings can."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def _copy_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
+    with connection.cursor() as cursor:
+        _ensure_stage(cursor)
+        raw_cursor = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw_cursor.copy(f"COPY {_STAGE} (ord, {_COLS}) FROM STDIN") as copy:
+            for row in _rows(namespace_id, spans):
+                copy.write_row(row)
+        cursor.execute(_INSERT, [timezone.now()])
+        inserted = cursor.rowcount
+        cursor.execute(f"TRUNCATE {_STAGE}")
+    return max(inserted, 0)
+
+
+def _orm_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
+    before = Span.objects.filter(namespace_id=namespace_id, trace_id__in={s.trace_id for s in spans}).count()
+    now = timezone.now()
+    objs = [
+        Span(
+            namespace_id=namespace_id,
+            trace_id=s.trace_id,
+            span_id=s.span_id,
+            parent_span_id=s.parent_span_id,
+            name=s.name,
+            service=s.service[:255],
+            kind=s.kind,
+            start_ns=s.start_ns,
+            duration_ns=s.duration_ns,
+            status_code=s.status_code,
+            status_message=s.status_message,
+            attributes=s.attributes,
+            resource=s.resource,
+            scope=s.scope,
+            events=s.events,
+            links=s.links,
+            trace_state=s.trace_state,
+            flags=s.flags,
+            job_namespace=s.job_namespace,
+            job_name=s.job_name,
+            job_execution_id=s.job_execution_id,
+            job_shard_id=s.job_shard_id,
+            message_id=s.message_id,
+            correlation_id=s.correlation_id,
+            causation_id=s.causation_id,
+            received_at=now,
+        )
+        for s in spans
+    ]
+    Span.objects.bulk_create(objs, ignore_conflicts=True, batch_size=500)
+    after = Span.objects.filter(namespace_id=namespace_id, trace_id__in={s.trace_id for s in spans}).count()
+    return after - before
+
+
+def _store_links(namespace_id: int, spans: list[ParsedSpan]) -> None:
+    rows = [
+        SpanLink(
+            namespace_id=namespace_id,
+            trace_id=s.trace_id,
+            span_id=s.span_id,
+            linked_trace_id=str(link.get("trace_id", ""))[:32],
+            linked_span_id=str(link.get("span_id", ""))[:16],
+            ref_type=str(link.get("ref_type") or "link")[:16],
+            attributes=link.get("attributes") or {},
+        )
+        for s in spans
+        if s.links
+        for link in s.links
+        if link.get("trace_id") and link.get("span_id")
+    ]
+    if rows:
+        SpanLink.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
