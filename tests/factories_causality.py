@@ -36,7 +36,9 @@ def span(ns: Namespace, trace_id: str | None = None, **fields: Any) -> Span:
     return Span.objects.create(namespace=ns, trace_id=trace_id or factories.trace_id(), **defaults)
 
 
-def trace_summary(ns: Namespace, trace_id: str, service: str = "shop-api", name: str = "POST /orders", **f: Any) -> Trace:
+def trace_summary(
+    ns: Namespace, trace_id: str, service: str = "shop-api", name: str = "POST /orders", **f: Any
+) -> Trace:
     started: datetime = f.pop("started", timezone.now() - timedelta(hours=1))
     return Trace.objects.create(
         namespace=ns,
