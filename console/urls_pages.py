@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from console import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("search", views.search, name="lookup"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,385 @@
+"""Pages of the drill-down: jobs overview → job → execution → shard (with its call chain).
+
+Views are thin: they scope every query to the caller's namespaces (`Access.of(request).readable`), fetch what the
+page shows in a fixed number of queries, and hand plain values to the templates. Outsiders get 404.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from console import links
+from jobs.auth import Access
+from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
+from jobs.models import Execution, Job, Namespace, Shard
+from jobs.stats import duration_chart, job_figures
+from traces import waterfall as wf_mod
+from traces.models import Span, Trace
+
+OVERVIEW_LIMIT = 500
+EXECUTIONS_PER_PAGE = 50
+SHARDS_PER_PAGE = 100
+CHART_RUNS = 60
+SHARD_SPAN_LIMIT = 20_000
+
+
+def _page(paginator: Paginator, number: str | None) -> Page:
+    return paginator.get_page(number)
+
+
+# --- jobs overview ------------------------------------------------------------------------------------------------
+
+
+class OverviewFilter(forms.Form):
+    namespace = forms.CharField(required=False, max_length=100)
+    name = forms.CharField(required=False, max_length=200)
+    status = forms.ChoiceField(required=False, choices=[("", "any"), ("failing", "failing now"), *RunStatus.choices])
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    access = Access.of(request)
+    form = OverviewFilter(request.GET or None)
+    jobs = Job.objects.in_namespaces(access.readable).select_related("namespace")
+    last = Execution.objects.filter(job=OuterRef("pk")).order_by("-started_at", "-id")
+    jobs = jobs.annotate(last_status=Subquery(last.values("status")[:1]))
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["namespace"]:
+            jobs = jobs.filter(namespace__name=data["namespace"])
+        if data["name"]:
+            jobs = jobs.filter(name__icontains=data["name"])
+        if data["status"] == "failing":
+            jobs = jobs.filter(last_status__in=FAILURE_STATUSES)
+        elif data["status"]:
+            jobs = jobs.filter(last_status=data["status"])
+    job_list = list(jobs.order_by("namespace__name", "name")[: OVERVIEW_LIMIT + 1])
+    cut = len(job_list) > OVERVIEW_LIMIT
+    job_list = job_list[:OVERVIEW_LIMIT]
+
+    now = timezone.now()
+    per_job: dict[int, list[tuple[str, Any, int | None]]] = defaultdict(list)
+    if job_list:
+        # Every run of the listed jobs over 7 days in ONE query; the figures are computed in Python.
+        rows = (
+            Execution.objects.filter(job_id__in=[j.pk for j in job_list], started_at__gte=now - timedelta(days=7))
+            .order_by("job_id", "-started_at", "-id")
+            .values_list("job_id", "status", "started_at", "duration_ms")
+        )
+        for job_id, status, started_at, duration_ms in rows:
+            per_job[job_id].append((status, started_at, duration_ms))
+    entries = []
+    for job in job_list:
+        figures = job_figures(per_job.get(job.pk, []), now)
+        if figures.last_status is None:
+            figures.last_status = job.last_status
+        entries.append({"job": job, "url": links.job_url(job.namespace.name, job.name), "f": figures})
+    namespaces = list(Namespace.objects.filter(id__in=access.readable).order_by("name").values_list("name", flat=True))
+    return render(
+        request,
+        "jobs/overview.html",
+        {
+            "entries": entries,
+            "cut": cut,
+            "limit": OVERVIEW_LIMIT,
+            "form": form,
+            "namespaces": namespaces,
+            "statuses": RunStatus.choices,
+            "failing_count": sum(1 for e in entries if e["f"].failing_now),
+            "running_count": sum(e["f"].running for e in entries),
+        },
+    )
+
+
+# --- job ----------------------------------------------------------------------------------------------------------
+
+
+class ExecutionFilter(forms.Form):
+    status = forms.ChoiceField(
+        required=False, choices=[("", "any"), ("failing", "failed or timed out"), *RunStatus.choices]
+    )
+    trigger = forms.ChoiceField(required=False, choices=[("", "any"), *Trigger.choices])
+    since = forms.DateTimeField(required=False)
+    until = forms.DateTimeField(required=False)
+
+
+def _job_or_404(request: HttpRequest, namespace: str, job: str) -> Job:
+    access = Access.of(request)
+    return get_object_or_404(
+        Job.objects.in_namespaces(access.readable).select_related("namespace"), namespace__name=namespace, name=job
+    )
+
+
+def _shard_counts(execution_ids: list[int]) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: {"total": 0, "failed": 0, "succeeded": 0})
+    if not execution_ids:
+        return counts
+    rows = (
+        Shard.objects.filter(execution_id__in=execution_ids)
+        .order_by()
+        .values_list("execution_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for execution_id, status, n in rows:
+        c = counts[execution_id]
+        c["total"] += n
+        if status in FAILURE_STATUSES:
+            c["failed"] += n
+        elif status == RunStatus.SUCCEEDED:
+            c["succeeded"] += n
+    return counts
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, namespace: str, job: str) -> HttpResponse:
+    the_job = _job_or_404(request, namespace, job)
+    form = ExecutionFilter(request.GET or None)
+    executions = Execution.objects.filter(job=the_job).order_by("-started_at", "-id")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["status"] == "failing":
+            executions = executions.failed()
+        elif data["status"]:
+            executions = executions.filter(status=data["status"])
+        if data["trigger"]:
+            executions = executions.filter(trigger=data["trigger"])
+        if data["since"]:
+            executions = executions.since(data["since"])
+        if data["until"]:
+            executions = executions.until(data["until"])
+    page = _page(Paginator(executions, EXECUTIONS_PER_PAGE), request.GET.get("page"))
+    runs = list(page.object_list)
+    counts = _shard_counts([e.pk for e in runs])
+    ns_name, job_name = the_job.namespace.name, the_job.name
+    rows = [
+        {
+            "e": e,
+            "url": links.execution_url(ns_name, job_name, e.execution_id),
+            "trace_url": links.trace_url(e.trace_id) if e.trace_id else "",
+            "shards": counts.get(e.pk),
+        }
+        for e in runs
+    ]
+    recent = list(
+        Execution.objects.filter(job=the_job)
+        .order_by("-started_at", "-id")
+        .values_list("status", "duration_ms", "execution_id", "started_at")[:CHART_RUNS]
+    )
+    recent.reverse()
+    chart = duration_chart(
+        [
+            (
+                status,
+                duration_ms,
+                f"#{eid} {started_at:%Y-%m-%d %H:%M} {status}" if started_at else f"#{eid} {status}",
+                links.execution_url(ns_name, job_name, eid),
+            )
+            for status, duration_ms, eid, started_at in recent
+        ]
+    )
+    template = "jobs/_executions.html" if request.htmx else "jobs/job.html"
+    return render(
+        request,
+        template,
+        {
+            "job": the_job,
+            "job_url": links.job_url(ns_name, job_name),
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "chart": chart,
+            "statuses": RunStatus.choices,
+            "triggers": Trigger.choices,
+        },
+    )
+
+
+# --- execution ----------------------------------------------------------------------------------------------------
+
+
+def _execution_or_404(request: HttpRequest, namespace: str, job: str, execution_id: str) -> Execution:
+    access = Access.of(request)
+    return get_object_or_404(
+        Execution.objects.in_namespaces(access.readable).select_related("job__namespace"),
+        job__namespace__name=namespace,
+        job__name=job,
+        execution_id=execution_id,
+    )
+
+
+def parse_label(raw: str) -> tuple[str, str] | None:
+    """`account=1000002` or `account:1000002` → ("account", "1000002"); None when it is not key=value."""
+    for sep in ("=", ":"):
+        key, found, value = raw.partition(sep)
+        key, value = key.strip(), value.strip()
+        if found and key and "__" not in key and len(key) <= 200:
+            return key, value
+    return None
+
+
+@login_required
+@require_GET
+def execution_detail(request: HttpRequest, namespace: str, job: str, execution_id: str) -> HttpResponse:
+    execution = _execution_or_404(request, namespace, job, execution_id)
+    the_job = execution.job
+    all_shards = Shard.objects.filter(execution=execution)
+    counts = all_shards.status_counts()
+    total = sum(counts.values())
+    status = request.GET.get("status", "")
+    label_raw = request.GET.get("label", "").strip()
+    problems: list[str] = []
+    shards = all_shards
+    filtered = False
+    if status == "failing":
+        shards, filtered = shards.failed(), True
+    elif status in RunStatus.values:
+        shards, filtered = shards.filter(status=status), True
+    elif status:
+        problems.append(f"Unknown status {status!r}.")
+    if label_raw:
+        label = parse_label(label_raw)
+        if label is None:
+            problems.append(f"Label filter {label_raw!r} is not key=value (e.g. account=1000002).")
+        else:
+            shards, filtered = shards.with_label(*label), True
+    shard_q = request.GET.get("shard", "").strip()
+    if shard_q:
+        shards, filtered = shards.filter(Q(shard_id=shard_q) | Q(parent_shard_id=shard_q)), True
+    paginator = Paginator(shards.failing_first(), SHARDS_PER_PAGE)
+    if not filtered:
+        paginator.__dict__["count"] = total  # known from status_counts: spare the COUNT(*) over 10,000 rows
+    page = _page(paginator, request.GET.get("page"))
+    ns_name, job_name, eid = the_job.namespace.name, the_job.name, execution.execution_id
+    shard_rows = [
+        {
+            "s": s,
+            "url": links.shard_url(ns_name, job_name, eid, s.shard_id),
+            "trace_url": links.trace_url(s.trace_id, s.span_id or None) if s.trace_id else "",
+        }
+        for s in page.object_list
+    ]
+    trace = None
+    if execution.trace_id:
+        trace = Trace.objects.filter(namespace_id=execution.namespace_id, trace_id=execution.trace_id).first()
+    status_list = [
+        {"status": s.value, "label": s.label, "n": counts.get(s.value, 0)}
+        for s in STATUS_ATTENTION_ORDER
+        if counts.get(s.value)
+    ]
+    context = {
+        "execution": execution,
+        "job": the_job,
+        "job_url": links.job_url(ns_name, job_name),
+        "execution_url": links.execution_url(ns_name, job_name, eid),
+        "trace": trace,
+        "trace_url": links.trace_url(execution.trace_id) if execution.trace_id else "",
+        "counts": status_list,
+        "total": total,
+        "failed_total": sum(counts.get(s, 0) for s in FAILURE_STATUSES),
+        "page": page,
+        "shard_rows": shard_rows,
+        "status": status,
+        "label": label_raw,
+        "shard_q": shard_q,
+        "problems": problems,
+        "statuses": RunStatus.choices,
+    }
+    template = "jobs/_shards.html" if request.htmx else "jobs/execution.html"
+    return render(request, template, context, status=400 if problems else 200)
+
+
+# --- shard --------------------------------------------------------------------------------------------------------
+
+
+def _shard_or_404(request: HttpRequest, namespace: str, job: str, execution_id: str, shard_id: str) -> Shard:
+    access = Access.of(request)
+    return get_object_or_404(
+        Shard.objects.in_namespaces(access.readable).select_related("execution__job__namespace"),
+        execution__job__namespace__name=namespace,
+        execution__job__name=job,
+        execution__execution_id=execution_id,
+        shard_id=shard_id,
+    )
+
+
+def shard_call_chain(shard: Shard) -> tuple[str, list[tuple], bool]:
+    """(trace_id, span tuples, truncated) of the shard's call chain: its trace (or the subtree under its span_id),
+    else the spans linked to it by attributes or links."""
+    spans = Span.objects.filter(namespace_id=shard.namespace_id)
+    if shard.trace_id:
+        trace_id = shard.trace_id
+        rows = list(spans.filter(trace_id=trace_id).values_list(*wf_mod.SPAN_COLUMNS)[:SHARD_SPAN_LIMIT])
+    else:
+        linked = list(spans.filter(shard=shard).values_list("trace_id", *wf_mod.SPAN_COLUMNS)[:SHARD_SPAN_LIMIT])
+        if not linked:
+            return "", [], False
+        trace_id = linked[0][0]
+        rows = [r[1:] for r in linked if r[0] == trace_id]
+    truncated = len(rows) >= SHARD_SPAN_LIMIT
+    if shard.span_id and any(r[0] == shard.span_id for r in rows):
+        full = wf_mod.build(rows)
+        keep = {full.rows[i].span_id for i in full.subtree(full.index_of[shard.span_id])}
+        # The shard's span is the root of its call chain (its parent belongs to the execution, not an orphan).
+        rows = [(r[0], "", *r[2:]) if r[0] == shard.span_id else r for r in rows if r[0] in keep]
+    return trace_id, rows, truncated
+
+
+@login_required
+@require_GET
+def shard_detail(request: HttpRequest, namespace: str, job: str, execution_id: str, shard_id: str) -> HttpResponse:
+    from traces.views import span_detail_context
+
+    shard = _shard_or_404(request, namespace, job, execution_id, shard_id)
+    execution = shard.execution
+    the_job = execution.job
+    ns_name, job_name, eid = the_job.namespace.name, the_job.name, execution.execution_id
+    trace_id, rows, truncated = shard_call_chain(shard)
+    waterfall_html = ""
+    failing = None
+    wf = None
+    if rows:
+        wf = wf_mod.build(rows, truncated_at=SHARD_SPAN_LIMIT if truncated else None)
+        failing_index = wf.failing_span()
+        selected = wf.rows[failing_index].span_id if failing_index is not None else None
+        opened = wf_mod.open_set(wf)
+        visible = wf_mod.visible_rows(wf, opened)
+        waterfall_html = wf_mod.render_rows(wf, visible, opened, trace_url=links.trace_url(trace_id), selected=selected)
+        if selected:
+            failing = span_detail_context(shard.namespace_id, trace_id, selected)
+    parent = None
+    if shard.parent_shard_id:
+        parent = {"id": shard.parent_shard_id, "url": links.shard_url(ns_name, job_name, eid, shard.parent_shard_id)}
+    return render(
+        request,
+        "jobs/shard.html",
+        {
+            "shard": shard,
+            "execution": execution,
+            "job": the_job,
+            "job_url": links.job_url(ns_name, job_name),
+            "execution_url": links.execution_url(ns_name, job_name, eid),
+            "parent": parent,
+            "trace_id": trace_id,
+            "trace_url": links.trace_url(trace_id) if trace_id else "",
+            "wf": wf,
+            "waterfall_html": waterfall_html,
+            "failing": failing,
+            "rows_url": f"{links.trace_url(trace_id)}rows/" if trace_id else "",
+            "span_url": f"{links.trace_url(trace_id)}spans/" if trace_id else "",
+            "jaeger": bool(settings.JAEGER_QUERY_URL),
+        },
+    )

@@ -1,0 +1,141 @@
+"""The pure parts of the pages: the waterfall (tree, critical path, self time, warnings) and the overview figures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from jobs.stats import duration_chart, job_figures, percentile, sparkline_points, success_rate
+from traces import waterfall
+
+MS = 1_000_000
+
+
+def s(span_id, parent, start_ms, dur_ms, *, service="svc", name=None, error=False):
+    return (span_id, parent, name or span_id, service, 1, start_ms * MS, dur_ms * MS, 2 if error else 0)
+
+
+def test_rows_come_in_tree_order_with_children_by_start_time_and_depth():
+    wf = waterfall.build([s("c2", "root", 50, 10), s("root", "", 0, 100), s("c1", "root", 10, 20), s("g", "c1", 12, 5)])
+    assert [(r.span_id, r.depth) for r in wf.rows] == [("root", 0), ("c1", 1), ("g", 2), ("c2", 1)]
+    assert wf.rows[0].descendants == 3
+    assert list(wf.subtree(1)) == [1, 2]
+
+
+def test_critical_path_follows_the_last_finishing_child_then_what_finished_before_it_started():
+    # root 0..100; a 0..40 then b 45..95 run in sequence; c 10..30 runs in parallel with a and ends earlier.
+    wf = waterfall.build(
+        [
+            s("root", "", 0, 100),
+            s("a", "root", 0, 40),
+            s("c", "root", 10, 20),
+            s("b", "root", 45, 50),
+            s("b1", "b", 50, 40),
+        ]
+    )
+    on_path = {r.span_id for r in wf.rows if r.on_critical_path}
+    assert on_path == {"root", "a", "b", "b1"}
+
+
+def test_self_time_subtracts_the_union_of_children_per_service_and_operation():
+    wf = waterfall.build(
+        [
+            s("root", "", 0, 100, service="api"),
+            s("a", "root", 10, 30, service="db", name="query"),
+            s("b", "root", 20, 30, service="db", name="query"),  # overlaps a: union 10..50 = 40
+        ]
+    )
+    root = wf.rows[0]
+    assert root.self_ns == 60 * MS
+    by_service = {t.key: t.self_ns for t in wf.self_by_service}
+    assert by_service == {"api": 60 * MS, "db": 60 * MS}
+    assert wf.self_by_operation[0].key in {"api: root", "db: query"}
+    assert {t.key: t.spans for t in wf.self_by_operation}["db: query"] == 2
+
+
+def test_orphans_clock_skew_and_truncation_are_reported():
+    wf = waterfall.build(
+        [s("root", "", 10, 100), s("early", "root", 0, 5), s("lost", "missing-parent", 20, 5)], truncated_at=3
+    )
+    text = " ".join(wf.warnings)
+    assert "orphans" in text
+    assert "clock skew" in text
+    assert "truncated" in text
+    assert wf.rows[wf.index_of["lost"]].orphan
+
+
+def test_a_ten_thousand_deep_chain_does_not_hit_the_recursion_limit():
+    spans = [s(f"{i}", f"{i - 1}" if i else "", i, 20000 - i) for i in range(10_000)]
+    wf = waterfall.build(spans)
+    assert wf.rows[-1].depth == 9_999
+    assert len(wf.critical_path) == 10_000
+
+
+def test_a_big_trace_opens_only_the_ancestors_of_errors_and_the_critical_path():
+    spans = [s("root", "", 0, 1000)]
+    for i in range(600):
+        spans.append(s(f"c{i}", "root", 1, 100))  # all in parallel: one of them is on the critical path
+        spans.append(s(f"g{i}", f"c{i}", 2, 50, error=(i == 300)))
+    wf = waterfall.build(spans)
+    opened = waterfall.open_set(wf)
+    visible = waterfall.visible_rows(wf, opened)
+    ids = {wf.rows[i].span_id for i in visible}
+    assert "g300" in ids  # the error is shown
+    assert "g1" not in ids  # other subtrees stay collapsed
+    assert len(visible) == 1 + 600 + 2  # root, its children, the error's and the critical path's grandchild
+    html = waterfall.render_rows(wf, visible, opened, trace_url="/traces/t/")
+    assert 'data-unloaded="1"' in html  # collapsed rows say how much is behind them
+    assert html.count('class="wf-row') == len(visible)
+
+
+def test_the_failing_span_is_the_deepest_error():
+    wf = waterfall.build(
+        [s("root", "", 0, 100, error=True), s("a", "root", 0, 50, error=True), s("b", "a", 0, 5, error=True)]
+    )
+    assert wf.rows[wf.failing_span()].span_id == "b"
+
+
+def test_rendered_rows_escape_names_and_services():
+    wf = waterfall.build(
+        [s("root", "", 0, 10, name="<script>alert(1)</script>", service='"><img src=x onerror=alert(1)>')]
+    )
+    html = waterfall.render_rows(wf, [0], {0}, trace_url="/traces/t/")
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_percentiles_and_success_rate():
+    assert percentile([5, 1, 3, 2, 4], 50) == 3
+    assert percentile(list(range(1, 101)), 95) == 95
+    assert percentile([], 50) is None
+    assert success_rate(["succeeded", "failed", "running", "succeeded"]) == 2 / 3
+    assert success_rate(["running"]) is None
+
+
+def test_overview_figures_split_24_hours_from_7_days():
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    rows = [
+        ("running", now - timedelta(minutes=1), None),
+        ("failed", now - timedelta(hours=2), 9000),
+        ("succeeded", now - timedelta(hours=3), 5000),
+        ("succeeded", now - timedelta(days=3), 4000),
+    ]
+    f = job_figures(rows, now)
+    assert (f.day.runs, f.week.runs) == (3, 4)
+    assert f.day.success_rate == 0.5
+    assert f.week.success_rate == 2 / 3
+    assert f.running == 1
+    assert f.last_status == "running"
+    assert not f.failing_now
+    assert f.p50_ms == 5000
+    assert f.durations == [4000, 5000, 9000]
+    assert len(sparkline_points(f.durations).split()) == 3
+
+
+def test_a_fifteen_second_run_stands_out_among_five_second_runs():
+    runs = [("succeeded", 5000 + i * 10, f"#{i}", f"/r/{i}") for i in range(20)] + [("succeeded", 15000, "#x", "/r/x")]
+    chart = duration_chart(runs)
+    assert chart.slow_count == 1
+    assert chart.bars[-1].slow
+    assert not any(b.slow for b in chart.bars[:-1])
+    assert chart.bars[-1].height > 2.5 * chart.bars[0].height

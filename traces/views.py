@@ -1,0 +1,388 @@
+"""Trace pages: the waterfall (`/traces/<trace_id>/`), its fragments, OTLP JSON download, and trace search.
+
+A big trace opens collapsed to what matters (error spans and the critical path, with their ancestors); other
+subtrees are fetched when opened (`rows/<span_id>/`). Rows are joined in Python (traces/waterfall.py), not looped
+over in a template. Everything is scoped to the caller's namespaces; an unknown or foreign trace is a 404.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef, Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from console import links
+from console.lookup import normalise_trace_id
+from jobs.auth import Access
+from jobs.models import Execution
+from traces import waterfall as wf_mod
+from traces.download import otlp_json
+from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace, TraceService
+
+TRACE_SPAN_LIMIT = 50_000
+LINKED_HERE_LIMIT = 50
+
+
+# --- helpers shared with the shard page ---------------------------------------------------------------------------
+
+
+def _exception_of(event: dict[str, Any]) -> dict[str, str] | None:
+    attrs = event.get("attributes") or {}
+    if event.get("name") != "exception" and not any(str(k).startswith("exception.") for k in attrs):
+        return None
+    return {
+        "type": str(attrs.get("exception.type", "")),
+        "message": str(attrs.get("exception.message", "")),
+        "stacktrace": str(attrs.get("exception.stacktrace", "")),
+    }
+
+
+def span_detail_context(namespace_id: int, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    """Everything the span panel shows: status, attributes, resource, events (exceptions spelled out), links."""
+    span = Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id, span_id=span_id).first()
+    if span is None:
+        return None
+    events = []
+    for event in span.events or []:
+        if not isinstance(event, dict):
+            continue
+        exc = _exception_of(event)
+        attrs = event.get("attributes") or {}
+        rest = sorted((k, v) for k, v in attrs.items() if not (exc and str(k).startswith("exception.")))
+        time_ns = event.get("time_ns") or event.get("time_unix_nano") or 0
+        try:
+            offset = int(time_ns) - span.start_ns if time_ns else None
+        except (TypeError, ValueError):
+            offset = None
+        events.append({"name": event.get("name", ""), "offset_ns": offset, "exception": exc, "attributes": rest})
+    span_links = []
+    for link in span.links or []:
+        if not isinstance(link, dict):
+            continue
+        tid = normalise_trace_id(str(link.get("trace_id", "")))
+        sid = str(link.get("span_id", ""))
+        span_links.append(
+            {
+                "trace_id": tid or str(link.get("trace_id", "")),
+                "span_id": sid,
+                "url": links.trace_url(tid, sid or None) if tid else "",
+                "attributes": sorted((link.get("attributes") or {}).items()),
+            }
+        )
+    return {
+        "span": span,
+        "kind": SpanKind(span.kind).label if span.kind in SpanKind.values else str(span.kind),
+        "status": StatusCode(span.status_code).label if span.status_code in StatusCode.values else "",
+        "attributes": sorted((span.attributes or {}).items()),
+        "resource": sorted((span.resource or {}).items()),
+        "events": events,
+        "links": span_links,
+        "url": links.trace_url(trace_id, span_id),
+        "exceptions": [e["exception"] for e in events if e["exception"]],
+    }
+
+
+def _trace_or_404(request: HttpRequest, raw_trace_id: str) -> tuple[str, int, Trace | None]:
+    """(trace_id, namespace_id, summary or None) for a trace the caller may read, else 404."""
+    trace_id = normalise_trace_id(raw_trace_id)
+    if trace_id is None:
+        raise Http404("not a trace id")
+    readable = Access.of(request).readable
+    trace = (
+        Trace.objects.in_namespaces(readable)
+        .filter(trace_id=trace_id)
+        .select_related("job__namespace", "execution__job__namespace", "shard__execution")
+        .order_by("namespace_id")
+        .first()
+    )
+    if trace is not None:
+        return trace_id, trace.namespace_id, trace
+    ns_id = (
+        Span.objects.in_namespaces(readable).filter(trace_id=trace_id).values_list("namespace_id", flat=True).first()
+    )
+    if ns_id is None:
+        ns_id = _query_through(readable, trace_id)
+    if ns_id is None:
+        raise Http404("no such trace")
+    return trace_id, ns_id, None
+
+
+def _query_through(readable: frozenset[int], trace_id: str) -> int | None:
+    """Fetch a trace the console lacks from Jaeger (settings.JAEGER_QUERY_URL), into the caller's only namespace."""
+    if not settings.JAEGER_QUERY_URL or len(readable) != 1:
+        return None
+    try:
+        from traces.jaeger import fetch_missing_trace  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    from jobs.models import Namespace
+
+    namespace = Namespace.objects.filter(id__in=readable).first()
+    if namespace is None or not fetch_missing_trace(namespace, trace_id):
+        return None
+    return namespace.pk
+
+
+def _owner_links(trace: Trace | None) -> dict[str, str]:
+    """URLs of the job, execution and shard that own the trace (what the summary names)."""
+    out: dict[str, str] = {}
+    if trace is None:
+        return out
+    execution = trace.execution
+    job = trace.job or (execution.job if execution is not None else None)
+    if job is None:
+        return out
+    ns_name = job.namespace.name
+    out["job"] = links.job_url(ns_name, job.name)
+    out["job_name"] = job.name
+    out["namespace"] = ns_name
+    if execution is not None:
+        out["execution"] = links.execution_url(ns_name, job.name, execution.execution_id)
+        out["execution_id"] = execution.execution_id
+        shard = trace.shard
+        if shard is not None and shard.execution_id == execution.pk:
+            out["shard"] = links.shard_url(ns_name, job.name, execution.execution_id, shard.shard_id)
+            out["shard_id"] = shard.shard_id
+    return out
+
+
+def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.Waterfall:
+    rows = list(
+        Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
+        .order_by()
+        .values_list(*wf_mod.SPAN_COLUMNS)[:TRACE_SPAN_LIMIT]
+    )
+    return wf_mod.build(
+        rows,
+        truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
+        expected_spans=trace.span_count if trace is not None else None,
+    )
+
+
+# --- trace page and its fragments ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
+    try:
+        trace_id, ns_id, trace = _trace_or_404(request, trace_id)
+    except Http404:
+        return _no_spans_yet(request, trace_id)
+    wf = _waterfall(ns_id, trace_id, trace)
+    selected = request.GET.get("span", "").strip().lower()
+    if selected not in wf.index_of:
+        failing = wf.failing_span()
+        selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
+    extra = [wf.index_of[selected]] if selected else []
+    opened = wf_mod.open_set(wf, extra=extra)
+    visible = wf_mod.visible_rows(wf, opened)
+    trace_url = links.trace_url(trace_id)
+    rows_html = wf_mod.render_rows(wf, visible, opened, trace_url=trace_url, selected=selected)
+    detail = span_detail_context(ns_id, trace_id, selected) if selected else None
+    linked_here = [
+        {"trace_id": t, "span_id": s, "ref": ref, "url": links.trace_url(t, s)}
+        for t, s, ref in SpanLink.objects.filter(namespace_id=ns_id, linked_trace_id=trace_id)
+        .exclude(trace_id=trace_id)
+        .order_by("trace_id", "span_id")
+        .values_list("trace_id", "span_id", "ref_type")[:LINKED_HERE_LIMIT]
+    ]
+    rows = wf.rows
+    return render(
+        request,
+        "traces/trace.html",
+        {
+            "trace_id": trace_id,
+            "trace": trace,
+            "owner": _owner_links(trace),
+            "wf": wf,
+            "rows_html": rows_html,
+            "shown": len(visible),
+            "detail": detail,
+            "linked_here": linked_here,
+            "trace_url": trace_url,
+            "critical": [rows[i] for i in wf.critical_path],
+            "slowest": [rows[i] for i in wf.slowest],
+            "self_by_service": wf.self_by_service[:20],
+            "self_by_operation": wf.self_by_operation[:20],
+            "errors": len(wf.error_rows),
+            "service_colours": [(s, wf.colour_of(s)) for s in wf.services],
+            "started": datetime.fromtimestamp(wf.start_ns / 1e9, tz=UTC) if rows else None,
+        },
+    )
+
+
+def _no_spans_yet(request: HttpRequest, raw_trace_id: str) -> HttpResponse:
+    """A trace id an execution names but no span of which has arrived: a visible propagation gap, else 404."""
+    trace_id = normalise_trace_id(raw_trace_id)
+    if trace_id is None:
+        raise Http404("not a trace id")
+    execution = (
+        Execution.objects.in_namespaces(Access.of(request).readable)
+        .filter(trace_id=trace_id)
+        .select_related("job__namespace")
+        .first()
+    )
+    if execution is None:
+        raise Http404("no such trace")
+    return render(
+        request,
+        "traces/no_spans.html",
+        {"trace_id": trace_id, "execution": execution, "execution_url": links.execution_url_of(execution)},
+        status=404,
+    )
+
+
+@login_required
+@require_GET
+def trace_rows(request: HttpRequest, trace_id: str, span_id: str) -> HttpResponse:
+    """The rows of one subtree with its root opened: what the page swaps in when a collapsed row is expanded."""
+    trace_id, ns_id, trace = _trace_or_404(request, trace_id)
+    wf = _waterfall(ns_id, trace_id, trace)
+    index = wf.index_of.get(span_id.lower())
+    if index is None:
+        raise Http404("no such span")
+    opened = wf_mod.open_set(wf) | {index}
+    visible = wf_mod.visible_rows(wf, opened, within=index)
+    html = wf_mod.render_rows(wf, visible, opened, trace_url=links.trace_url(trace_id))
+    return HttpResponse(html)
+
+
+@login_required
+@require_GET
+def span_fragment(request: HttpRequest, trace_id: str, span_id: str) -> HttpResponse:
+    trace_id, ns_id, _ = _trace_or_404(request, trace_id)
+    detail = span_detail_context(ns_id, trace_id, span_id.lower())
+    if detail is None:
+        raise Http404("no such span")
+    return render(request, "traces/_span.html", {"detail": detail})
+
+
+@login_required
+@require_GET
+def trace_download(request: HttpRequest, trace_id: str) -> HttpResponse:
+    """The trace as OTLP JSON (ExportTraceServiceRequest), as any OTLP/HTTP receiver accepts it."""
+    trace_id, ns_id, _ = _trace_or_404(request, trace_id)
+    spans = Span.objects.filter(namespace_id=ns_id, trace_id=trace_id).order_by("start_ns", "span_id")
+    response = JsonResponse(otlp_json(spans.iterator(chunk_size=2000)), json_dumps_params={"separators": (",", ":")})
+    response["Content-Disposition"] = f'attachment; filename="trace-{trace_id}.otlp.json"'
+    return response
+
+
+# --- trace search -------------------------------------------------------------------------------------------------
+
+
+class TraceSearch(forms.Form):
+    job = forms.CharField(required=False, max_length=300, help_text="job name, or namespace/job")
+    execution = forms.CharField(required=False, max_length=128)
+    shard = forms.CharField(required=False, max_length=128)
+    service = forms.CharField(required=False, max_length=255)
+    operation = forms.CharField(required=False, max_length=500)
+    status = forms.ChoiceField(required=False, choices=[("", "any"), ("error", "with errors"), ("ok", "no errors")])
+    min_duration_ms = forms.IntegerField(required=False, min_value=0)
+    max_duration_ms = forms.IntegerField(required=False, min_value=0)
+    since = forms.DateTimeField(required=False)
+    until = forms.DateTimeField(required=False)
+    attr = forms.CharField(required=False, max_length=500, help_text="key=value")
+
+    def clean_attr(self) -> tuple[str, str] | None:
+        raw = self.cleaned_data.get("attr", "").strip()
+        if not raw:
+            return None
+        key, found, value = raw.partition("=")
+        if not found or not key.strip() or "__" in key:
+            raise forms.ValidationError("Use key=value, e.g. http.status_code=500.")
+        return key.strip(), value.strip()
+
+
+def _ns_of(when: datetime) -> int:
+    return int(when.timestamp() * 1_000_000_000)
+
+
+def search_traces(data: dict[str, Any], readable: frozenset[int]) -> Any:
+    """The summaries matching a cleaned TraceSearch, newest first (a QuerySet, not yet limited)."""
+    qs = Trace.objects.in_namespaces(readable)
+    if data.get("job"):
+        ns_name, slash, job_name = data["job"].rpartition("/")
+        qs = qs.filter(job__name=job_name) if not slash else qs.filter(job__namespace__name=ns_name, job__name=job_name)
+    if data.get("execution"):
+        qs = qs.filter(execution__execution_id=data["execution"])
+    if data.get("shard"):
+        qs = qs.filter(shard__shard_id=data["shard"])
+    if data.get("service"):
+        qs = qs.filter(Exists(TraceService.objects.filter(trace_id=OuterRef("pk"), service=data["service"])))
+    spans = Span.objects.filter(namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"))
+    if data.get("operation"):
+        qs = qs.filter(Exists(spans.filter(name=data["operation"])))
+    if data.get("attr"):
+        key, value = data["attr"]
+        match = Q(**{f"attributes__{key}": value})
+        for typed in _typed(value):
+            match |= Q(**{f"attributes__{key}": typed})
+        qs = qs.filter(Exists(spans.filter(match)))
+    if data.get("status") == "error":
+        qs = qs.filter(error_count__gt=0)
+    elif data.get("status") == "ok":
+        qs = qs.filter(error_count=0)
+    if data.get("min_duration_ms") is not None:
+        qs = qs.filter(duration_ns__gte=data["min_duration_ms"] * 1_000_000)
+    if data.get("max_duration_ms") is not None:
+        qs = qs.filter(duration_ns__lte=data["max_duration_ms"] * 1_000_000)
+    if data.get("since"):
+        qs = qs.filter(start_ns__gte=_ns_of(data["since"]))
+    if data.get("until"):
+        qs = qs.filter(start_ns__lt=_ns_of(data["until"]))
+    return qs.order_by("-start_ns")
+
+
+def _typed(value: str) -> list[Any]:
+    """An attribute value typed into the box may be stored as a number or a boolean."""
+    out: list[Any] = []
+    if value in ("true", "false"):
+        out.append(value == "true")
+    try:
+        out.append(int(value))
+    except ValueError:
+        with contextlib.suppress(ValueError):
+            out.append(float(value))
+    return out
+
+
+@login_required
+@require_GET
+def trace_search(request: HttpRequest) -> HttpResponse:
+    access = Access.of(request)
+    form = TraceSearch(request.GET or None)
+    limit = settings.JOBTRACE_SEARCH_LIMIT
+    results: list[dict[str, Any]] = []
+    cut = False
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        status = 200
+        data = form.cleaned_data if form.is_bound else {}
+        found = list(
+            search_traces(data, access.readable).select_related(
+                "job__namespace", "execution__job__namespace", "shard__execution"
+            )[: limit + 1]
+        )
+        cut = len(found) > limit
+        for t in found[:limit]:
+            results.append(
+                {
+                    "t": t,
+                    "url": links.trace_url(t.trace_id),
+                    "owner": _owner_links(t),
+                    "started": datetime.fromtimestamp(t.start_ns / 1e9, tz=UTC),
+                }
+            )
+    template = "traces/_results.html" if request.htmx else "traces/search.html"
+    return render(request, template, {"form": form, "results": results, "cut": cut, "limit": limit}, status=status)
