@@ -155,15 +155,19 @@ def envelopes_from_executions(executions: Iterable[Execution]) -> dict[int, list
     return out
 
 
-def envelopes_from_spans(spans: Iterable[Any]) -> dict[int, list[MessageEnvelope]]:
-    """Envelopes seen on spans (Span rows or anything with the same attributes), per namespace id."""
+def envelopes_from_spans(spans: Iterable[Any], namespace_id: int | None = None) -> dict[int, list[MessageEnvelope]]:
+    """Envelopes seen on spans, per namespace id: Span rows, or parsed spans (traces.ingest.spans.ParsedSpan) with
+    `namespace_id` given, since a parsed span does not know its namespace yet."""
     out: dict[int, list[MessageEnvelope]] = {}
     for s in spans:
         if not s.message_id:
             continue
+        ns_id = getattr(s, "namespace_id", None) or namespace_id
+        if ns_id is None:
+            raise ValueError("envelopes_from_spans needs namespace_id for spans that carry none")
         at = _ns_to_datetime(s.start_ns)
         producer = s.kind in (SPAN_KIND_PRODUCER, SPAN_KIND_CLIENT)
-        out.setdefault(s.namespace_id, []).append(
+        out.setdefault(ns_id, []).append(
             MessageEnvelope(
                 message_id=s.message_id,
                 correlation_id=s.correlation_id,
@@ -180,17 +184,20 @@ def envelopes_from_spans(spans: Iterable[Any]) -> dict[int, list[MessageEnvelope
     return out
 
 
-def record_envelopes(executions: Iterable[Execution] = (), spans: Iterable[Any] = ()) -> int:
+def record_envelopes(
+    executions: Iterable[Execution] = (), spans: Iterable[Any] = (), *, namespace_id: int | None = None
+) -> int:
     """Optional: make Message rows of envelopes seen on executions and spans (fill-blank upsert, replay-safe).
 
     Chains never need this (they read executions and spans directly); it makes a message id that was only seen on
-    an execution or a span resolvable by the id lookup. Safe to call from the execution and span writers after
-    their upsert, inside or outside their transaction.
+    an execution or a span resolvable by the id lookup (console/lookup.py reads Message rows). Safe to call from
+    the execution and span writers after their upsert, inside their transaction: one INSERT ... ON CONFLICT per
+    namespace, nothing when no record carries a message id. `namespace_id` is needed for parsed spans only.
     """
     written = 0
     for ns_id, envelopes in envelopes_from_executions(executions).items():
         written += record_messages(ns_id, envelopes, source="execution")
-    for ns_id, envelopes in envelopes_from_spans(spans).items():
+    for ns_id, envelopes in envelopes_from_spans(spans, namespace_id).items():
         written += record_messages(ns_id, envelopes, source="span")
     return written
 

@@ -132,3 +132,24 @@ def test_envelopes_seen_on_executions_and_spans_can_become_message_rows(ns):
     assert m.source == "execution"
     record_messages(ns.pk, [MessageEnvelope("m-9")], source="api")
     assert Message.objects.get(namespace=ns, message_id="m-9").source == "api"
+
+
+@pytest.mark.django_db
+def test_parsed_spans_become_message_rows_in_the_namespace_given(ns):
+    from traces.ingest.spans import ParsedSpan
+
+    parsed = ParsedSpan(
+        trace_id=TRACE,
+        span_id="00f067aa0ba902b7",
+        parent_span_id="",
+        name="order.created publish",
+        service="shop-api",
+        kind=4,
+        start_ns=1_714_564_800_000_000_000,
+        message_id="pm-1",
+        correlation_id="wf",
+    )
+    record_envelopes(spans=[parsed], namespace_id=ns.pk)
+    m = Message.objects.get(namespace=ns, message_id="pm-1")
+    assert (m.producer_service, m.trace_id, m.source) == ("shop-api", TRACE, "span")
+    assert m.published_at == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
