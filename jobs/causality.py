@@ -673,6 +673,8 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
     frontier_messages: dict[str, str] = {}  # message id -> its hop key
     frontier_executions: list[tuple[Execution, str, set[str]]] = [(execution, root_key, root_ids)]
     started_at = {root_key: execution.started_at}
+    # The workflow's correlation ids, learnt as the walk goes: they bound the unindexed causation clauses.
+    correlations: set[str] = {execution.correlation_id} - {""}
     depth = 0
     while frontier_messages or frontier_executions:
         if depth >= max_depth:
@@ -688,7 +690,7 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
                 trace_owner[e.trace_id] = key
         for t in root_traces if depth == 1 else ():
             trace_owner.setdefault(t, root_key)
-        found = _effects(ns_id, set(cause_of), set(trace_owner), set(frontier_messages))
+        found = _effects(ns_id, set(cause_of), set(trace_owner), set(frontier_messages), correlations)
         next_messages: dict[str, str] = {}
         next_executions: list[tuple[Execution, str, set[str]]] = []
         for env in found.envelopes:
@@ -723,6 +725,7 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
             hop.node, hop.parent_key = key, parent
             chain.hops.append(hop)
             next_messages[env.message_id] = key
+            correlations.add(env.correlation_id)
         for e in found.executions:
             key = f"e:{e.pk}"
             if key in seen:
@@ -779,30 +782,37 @@ class _Effects:
     executions: list[Execution]
 
 
-def _effects(namespace_id: int, cause_ids: set[str], trace_ids: set[str], message_ids: set[str]) -> _Effects:
+def _effects(
+    namespace_id: int, cause_ids: set[str], trace_ids: set[str], message_ids: set[str], correlations: set[str]
+) -> _Effects:
     """Three queries: messages, producer spans and executions caused by any of `cause_ids` (or published inside
-    one of `trace_ids`), plus the executions that consumed `message_ids`."""
+    one of `trace_ids`), plus the executions that consumed `message_ids`.
+
+    Every clause rides an index: Message (namespace, causation_id) and trace_id; spans and executions have no
+    causation index, so their causation clause is confined to the workflow's correlation ids (indexed), and spans
+    are otherwise matched by trace (the unique (namespace, trace_id, span_id) index).
+    """
     causes = sorted(cause_ids)
     traces = sorted(trace_ids)
+    corrs = sorted(correlations - {""})
     envelopes: dict[str, Envelope] = {}
     message_q = Q(causation_id__in=causes)
     if traces:
         message_q |= Q(trace_id__in=traces)
     for m in Message.objects.filter(namespace_id=namespace_id).filter(message_q):
         envelopes.setdefault(m.message_id, Envelope(m.message_id)).absorb_message(m)
-    span_q = Q(causation_id__in=causes)
+    span_q = Q(correlation_id__in=corrs, causation_id__in=causes) if corrs else Q(pk__in=[])
     if traces:
         span_q |= Q(trace_id__in=traces, kind=SPAN_KIND_PRODUCER)
-    for s in _span_values(namespace_id).exclude(message_id="").filter(span_q):
-        envelopes.setdefault(s["message_id"], Envelope(s["message_id"])).absorb_span(s)
-    executions = list(
-        _executions()
-        .filter(namespace_id=namespace_id)
-        .filter(Q(message_id__in=sorted(message_ids)) | Q(causation_id__in=causes) & ~Q(message_id=""))
-        .order_by("started_at", "id")
-    )
+    if corrs or traces:
+        for s in _span_values(namespace_id).exclude(message_id="").filter(span_q):
+            envelopes.setdefault(s["message_id"], Envelope(s["message_id"])).absorb_span(s)
+    execution_q = Q(message_id__in=sorted(message_ids))
+    if corrs:
+        execution_q |= Q(correlation_id__in=corrs, causation_id__in=causes) & ~Q(message_id="")
+    executions = list(_executions().filter(namespace_id=namespace_id).filter(execution_q).order_by("started_at", "id"))
     for e in executions:
-        if e.causation_id in cause_ids:
+        if e.causation_id in cause_ids and e.correlation_id in correlations:
             envelopes.setdefault(e.message_id, Envelope(e.message_id)).absorb_execution(e)
         elif e.message_id in envelopes:
             envelopes[e.message_id].absorb_execution(e)

@@ -331,7 +331,7 @@ def namespaces_with(correlation_id: str, namespace_ids: Any) -> list[Namespace]:
     from traces.models import Span
 
     ids = sorted(namespace_ids)
-    if not ids or not correlation_id:
+    if not ids or not correlation_id or "\x00" in correlation_id:
         return []
     found: set[int] = set()
     for model in (Message, Execution, Span):

@@ -200,3 +200,32 @@ def test_walking_costs_three_queries_per_hop_level_whatever_the_fan_out(chain, n
     with django_assert_num_queries(9):
         down = caused(e1)
     assert len(down.hops) == 3 + 30
+
+
+def test_a_message_caused_by_an_execution_id_walks_through_that_run(ns):
+    fc.message(ns, "m1", causation_id="req-1", correlation_id="wf", trace_id=factories.trace_id())
+    first = factories.execution(
+        factories.job(ns, "a"), "e1", message_id="m1", correlation_id="wf", causation_id="req-1"
+    )
+    fc.message(ns, "m2", causation_id=first.execution_id, correlation_id="wf")
+    second = factories.execution(factories.job(ns, "b"), "e2", message_id="m2", correlation_id="wf", causation_id="e1")
+    up = caused_by(second)
+    assert [(h.kind, h.key) for h in up.hops] == [
+        ("message", "m2"),
+        ("execution", "e1"),
+        ("message", "m1"),
+        ("request", "req-1"),
+    ]
+    assert [(h.kind, h.key) for h in caused(first).hops] == [("message", "m2"), ("execution", "e2")]
+
+
+def test_a_message_published_inside_a_runs_trace_without_a_causation_id_is_that_runs_effect(ns):
+    run_trace = factories.trace_id()
+    now = timezone.now()
+    first = factories.execution(factories.job(ns, "a"), "e1", trace_id=run_trace, started_at=now - timedelta(minutes=9))
+    fc.message(ns, "early", trace_id=run_trace, published_at=now - timedelta(minutes=10))  # before the run began
+    fc.message(ns, "m2", trace_id=run_trace, published_at=now - timedelta(minutes=8))
+    second = factories.execution(factories.job(ns, "b"), "e2", message_id="m2")
+    assert [(h.kind, h.key) for h in caused(first).hops] == [("message", "m2"), ("execution", "e2")]
+    up = caused_by(second)
+    assert [(h.kind, h.key) for h in up.hops] == [("message", "m2"), ("execution", "e1")]

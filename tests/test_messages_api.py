@@ -137,3 +137,15 @@ def test_execution_causality_over_the_api(reader, outsider_api, ns):
     assert response.status_code == 200
     assert [h["id"] for h in response.json()["caused_by"]["hops"]] == ["m1", "req"]
     assert outsider_api.get("/api/v1/jobs/payments/invoice/executions/7/causality").status_code == 404
+
+
+def test_ids_with_a_nul_character_are_refused_or_name_nothing(api, reader, owner, client, ns):
+    response = api.post("/api/v1/messages", [{"message_id": "a\x00b"}], format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "message_id"
+    assert reader.get("/api/v1/messages?correlation_id=a%00b").json()["results"] == []
+    assert reader.get("/api/v1/correlations/a%00b").status_code == 404
+    assert reader.get("/api/v1/jobs/payments/x%00/propagation").status_code == 404
+    assert reader.get("/api/v1/jobs/payments/x/executions/a%00/causality").status_code == 404
+    client.force_login(owner)
+    assert client.get("/correlations/a%00b/").status_code == 404

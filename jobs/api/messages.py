@@ -74,8 +74,8 @@ class MessageIn(serializers.Serializer):
     causation_id = serializers.CharField(
         required=False, max_length=200, help_text="message_id (or request / execution id) of the direct cause"
     )
-    trace_id = serializers.RegexField(r"^[0-9a-f]{32}$", required=False, help_text="the producer's trace, 32 hex")
-    span_id = serializers.RegexField(r"^[0-9a-f]{16}$", required=False, help_text="the producer's span, 16 hex")
+    trace_id = serializers.RegexField(r"^(?!0{32})[0-9a-f]{32}$", required=False, help_text="the producer's trace")
+    span_id = serializers.RegexField(r"^(?!0{16})[0-9a-f]{16}$", required=False, help_text="the producer's span")
     traceparent = serializers.CharField(required=False, help_text="W3C traceparent, instead of trace_id/span_id")
     tenant_id = serializers.CharField(required=False, max_length=200)
     event_type = serializers.CharField(required=False, max_length=200)
@@ -86,12 +86,12 @@ class MessageIn(serializers.Serializer):
     consumer_service = serializers.CharField(required=False, max_length=200)
 
 
-class IngestResultSerializer(serializers.Serializer):
+class MessageIngestResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="Distinct message ids stored or updated.")
     namespaces = serializers.ListField(child=serializers.CharField())
 
 
-class BatchErrorSerializer(serializers.Serializer):
+class MessageBatchErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = serializers.ListField(child=serializers.DictField(), help_text="[{index, field, message}]")
 
@@ -113,6 +113,8 @@ class MessagesView(generics.ListAPIView):
         params = self.request.query_params
         for name in _FILTERS:
             value = params.get(name, "").strip()
+            if "\x00" in value:
+                return qs.none()  # no stored id holds a NUL (PostgreSQL text cannot)
             if value:
                 qs = qs.filter(**{name: value.lower() if name == "trace_id" else value})
         return qs
@@ -127,8 +129,10 @@ class MessagesView(generics.ListAPIView):
     @extend_schema(
         request=MessageIn(many=True),
         responses={
-            200: IngestResultSerializer,
-            400: OpenApiResponse(BatchErrorSerializer, description="Names the item index and field of each problem."),
+            200: MessageIngestResultSerializer,
+            400: OpenApiResponse(
+                MessageBatchErrorSerializer, description="Names the item index and field of each problem."
+            ),
             403: OpenApiResponse(description="The token lacks `ingest` or names another namespace."),
             503: OpenApiResponse(description="Database unavailable; retry after Retry-After seconds."),
         },
@@ -154,7 +158,14 @@ class MessagesView(generics.ListAPIView):
         return Response({"accepted": accepted, "namespaces": sorted({ns.name for ns, _ in resolved})})
 
 
+def _no_nul(*values: str) -> None:
+    """Ids with a NUL character name nothing (PostgreSQL text cannot hold one): 404, like any unknown id."""
+    if any("\x00" in v for v in values):
+        raise Http404("No such object.")
+
+
 def _readable_job(request: Request, namespace: str, job: str) -> Job:
+    _no_nul(namespace, job)
     found = (
         Job.objects.in_namespaces(Access.of(request).readable)
         .filter(namespace__name=namespace, name=job)
@@ -188,6 +199,7 @@ class ExecutionCausalityView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, namespace: str, job: str, execution_id: str) -> Response:
+        _no_nul(namespace, job, execution_id)
         execution = (
             Execution.objects.in_namespaces(Access.of(request).readable)
             .filter(job__namespace__name=namespace, job__name=job, execution_id=execution_id)

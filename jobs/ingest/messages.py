@@ -95,6 +95,8 @@ def _text(item: dict[str, Any], name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be a string")
     text = str(value).strip()
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
     if len(text) > MAX_ID_LENGTH:
         raise ValueError(f"is longer than {MAX_ID_LENGTH} characters")
     return text
