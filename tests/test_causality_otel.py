@@ -155,6 +155,8 @@ def run_workflow(console: Console) -> dict[str, object]:
         "invoice": invoice,
         "request_trace": format(request_span.get_span_context().trace_id, "032x"),
         "job_trace": job_trace,
+        "publish_span": format(publish.get_span_context().span_id, "016x"),
+        "consume_span": format(consume.get_span_context().span_id, "016x"),
     }
 
 
@@ -202,6 +204,12 @@ def test_the_chain_is_walked_both_ways_from_the_job(console, ns, owner):
     for needle in ("request req-1", order.message_id, "invoice #run-1", invoice.message_id, "mailer #mail-1"):
         assert needle in html
     assert "⚠ 40 min" in html
+
+    # On the trace pages the link is navigable both ways: out from the consumer, in on the producer's trace.
+    consumer_page = client.get(f"/traces/{flow['job_trace']}/?span={flow['consume_span']}").content.decode()
+    assert f"/traces/{flow['request_trace']}/?span={flow['publish_span']}" in consumer_page
+    producer_page = client.get(f"/traces/{flow['request_trace']}/").content.decode()
+    assert f"/traces/{flow['job_trace']}/?span={flow['consume_span']}" in producer_page
 
 
 def test_a_consumer_that_drops_the_link_is_a_visible_gap(console, ns):
