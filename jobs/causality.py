@@ -30,6 +30,7 @@ from jobs.models import Execution, Message, Shard
 
 MAX_DEPTH = 12  # hops walked up or levels walked down
 MAX_NODES = 200  # nodes listed by one forward walk
+LEVEL_LIMIT = 1000  # rows one query of one level may bring back (a poison message seen on 10k spans stays cheap)
 LONG_WAIT = timedelta(minutes=5)  # a message that waited this long between publish and pick-up is highlighted
 SPAN_KIND_PRODUCER = 4
 SPAN_KIND_CONSUMER = 5
@@ -312,13 +313,15 @@ def load_level(namespace_id: int, ids: Iterable[str], trace_ids: Iterable[str] =
     if ids:
         for m in Message.objects.filter(namespace_id=namespace_id, message_id__in=ids):
             envelopes.setdefault(m.message_id, Envelope(m.message_id)).absorb_message(m)
-        spans = _span_values(namespace_id).filter(message_id__in=ids)
+        spans = _span_values(namespace_id).filter(message_id__in=ids)[:LEVEL_LIMIT]
         for s in spans:
             envelopes.setdefault(s["message_id"], Envelope(s["message_id"])).absorb_span(s)
     condition = Q(message_id__in=ids) | Q(execution_id__in=ids) if ids else Q(pk__in=[])
     if traces:
         condition |= Q(trace_id__in=traces)
-    for e in _executions().filter(namespace_id=namespace_id).filter(condition).order_by("started_at", "id"):
+    for e in (
+        _executions().filter(namespace_id=namespace_id).filter(condition).order_by("started_at", "id")[:LEVEL_LIMIT]
+    ):
         if e.message_id in ids:
             envelopes.setdefault(e.message_id, Envelope(e.message_id)).absorb_execution(e)
         if e.execution_id in ids:
@@ -691,6 +694,7 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
         for t in root_traces if depth == 1 else ():
             trace_owner.setdefault(t, root_key)
         found = _effects(ns_id, set(cause_of), set(trace_owner), set(frontier_messages), correlations)
+        chain.truncated |= found.hit_limit
         next_messages: dict[str, str] = {}
         next_executions: list[tuple[Execution, str, set[str]]] = []
         for env in found.envelopes:
@@ -780,6 +784,7 @@ def _time_key(hop: Hop) -> tuple[int, float]:
 class _Effects:
     envelopes: list[Envelope]
     executions: list[Execution]
+    hit_limit: bool = False
 
 
 def _effects(
@@ -799,13 +804,18 @@ def _effects(
     message_q = Q(causation_id__in=causes)
     if traces:
         message_q |= Q(trace_id__in=traces)
-    for m in Message.objects.filter(namespace_id=namespace_id).filter(message_q):
+    hit_limit = False
+    rows = list(Message.objects.filter(namespace_id=namespace_id).filter(message_q)[:LEVEL_LIMIT])
+    hit_limit |= len(rows) >= LEVEL_LIMIT
+    for m in rows:
         envelopes.setdefault(m.message_id, Envelope(m.message_id)).absorb_message(m)
     span_q = Q(correlation_id__in=corrs, causation_id__in=causes) if corrs else Q(pk__in=[])
     if traces:
         span_q |= Q(trace_id__in=traces, kind=SPAN_KIND_PRODUCER)
     if corrs or traces:
-        for s in _span_values(namespace_id).exclude(message_id="").filter(span_q):
+        spans = list(_span_values(namespace_id).exclude(message_id="").filter(span_q)[:LEVEL_LIMIT])
+        hit_limit |= len(spans) >= LEVEL_LIMIT
+        for s in spans:
             envelopes.setdefault(s["message_id"], Envelope(s["message_id"])).absorb_span(s)
     execution_q = Q(message_id__in=sorted(message_ids))
     if corrs:
@@ -816,4 +826,5 @@ def _effects(
             envelopes.setdefault(e.message_id, Envelope(e.message_id)).absorb_execution(e)
         elif e.message_id in envelopes:
             envelopes[e.message_id].absorb_execution(e)
-    return _Effects(sorted(envelopes.values(), key=lambda v: (v.published_at is None, v.published_at or 0)), executions)
+    ordered = sorted(envelopes.values(), key=lambda v: (v.published_at is None, v.published_at or 0))
+    return _Effects(ordered, executions, hit_limit)
