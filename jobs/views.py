@@ -10,12 +10,11 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, OuterRef, Subquery
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET
 from console import links
 from jobs.auth import Access
 from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
+from jobs.filtersets import ExecutionFilterSet, JobFilterSet, ShardFilterSet
 from jobs.models import Execution, Job, Namespace, Shard
 from jobs.stats import duration_chart, job_figures
 from traces import waterfall as wf_mod
@@ -42,30 +42,23 @@ def _page(paginator: Paginator, number: str | None) -> Page:
 # --- jobs overview ------------------------------------------------------------------------------------------------
 
 
-class OverviewFilter(forms.Form):
-    namespace = forms.CharField(required=False, max_length=100)
-    name = forms.CharField(required=False, max_length=200)
-    status = forms.ChoiceField(required=False, choices=[("", "any"), ("failing", "failing now"), *RunStatus.choices])
+LAST_STATUS_CHOICES = [("failing", "failing now"), *RunStatus.choices]
 
 
 @login_required
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     access = Access.of(request)
-    form = OverviewFilter(request.GET or None)
-    jobs = Job.objects.in_namespaces(access.readable).select_related("namespace")
+    scoped = Job.objects.in_namespaces(access.readable).select_related("namespace")
+    filterset = JobFilterSet(request.GET, queryset=scoped)
+    jobs = filterset.qs if filterset.is_valid() else scoped
     last = Execution.objects.filter(job=OuterRef("pk")).order_by("-started_at", "-id")
     jobs = jobs.annotate(last_status=Subquery(last.values("status")[:1]))
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["namespace"]:
-            jobs = jobs.filter(namespace__name=data["namespace"])
-        if data["name"]:
-            jobs = jobs.filter(name__icontains=data["name"])
-        if data["status"] == "failing":
-            jobs = jobs.filter(last_status__in=FAILURE_STATUSES)
-        elif data["status"]:
-            jobs = jobs.filter(last_status=data["status"])
+    last_status = request.GET.get("status", "")
+    if last_status == "failing":
+        jobs = jobs.filter(last_status__in=FAILURE_STATUSES)
+    elif last_status in RunStatus.values:
+        jobs = jobs.filter(last_status=last_status)
     job_list = list(jobs.order_by("namespace__name", "name")[: OVERVIEW_LIMIT + 1])
     cut = len(job_list) > OVERVIEW_LIMIT
     job_list = job_list[:OVERVIEW_LIMIT]
@@ -95,9 +88,14 @@ def overview(request: HttpRequest) -> HttpResponse:
             "entries": entries,
             "cut": cut,
             "limit": OVERVIEW_LIMIT,
-            "form": form,
+            "filters": {
+                "namespace": request.GET.get("namespace", ""),
+                "q": request.GET.get("q", ""),
+                "status": last_status,
+            },
+            "errors": filterset.errors,
             "namespaces": namespaces,
-            "statuses": RunStatus.choices,
+            "statuses": LAST_STATUS_CHOICES,
             "failing_count": sum(1 for e in entries if e["f"].failing_now),
             "running_count": sum(e["f"].running for e in entries),
         },
@@ -107,13 +105,13 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- job ----------------------------------------------------------------------------------------------------------
 
 
-class ExecutionFilter(forms.Form):
-    status = forms.ChoiceField(
-        required=False, choices=[("", "any"), ("failing", "failed or timed out"), *RunStatus.choices]
-    )
-    trigger = forms.ChoiceField(required=False, choices=[("", "any"), *Trigger.choices])
-    since = forms.DateTimeField(required=False)
-    until = forms.DateTimeField(required=False)
+def _with_failing(params: QueryDict) -> QueryDict:
+    """`status=failing` is the page's shorthand for the failure statuses (the filtersets take several values)."""
+    data = params.copy()
+    statuses = data.getlist("status")
+    if "failing" in statuses:
+        data.setlist("status", [s for s in statuses if s != "failing"] + [str(s) for s in FAILURE_STATUSES])
+    return data
 
 
 def _job_or_404(request: HttpRequest, namespace: str, job: str) -> Job:
@@ -147,20 +145,9 @@ def _shard_counts(execution_ids: list[int]) -> dict[int, dict[str, int]]:
 @require_GET
 def job_detail(request: HttpRequest, namespace: str, job: str) -> HttpResponse:
     the_job = _job_or_404(request, namespace, job)
-    form = ExecutionFilter(request.GET or None)
-    executions = Execution.objects.filter(job=the_job).order_by("-started_at", "-id")
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["status"] == "failing":
-            executions = executions.failed()
-        elif data["status"]:
-            executions = executions.filter(status=data["status"])
-        if data["trigger"]:
-            executions = executions.filter(trigger=data["trigger"])
-        if data["since"]:
-            executions = executions.since(data["since"])
-        if data["until"]:
-            executions = executions.until(data["until"])
+    filterset = ExecutionFilterSet(_with_failing(request.GET), queryset=Execution.objects.filter(job=the_job))
+    valid = filterset.is_valid()
+    executions = (filterset.qs if valid else Execution.objects.none()).order_by("-started_at", "-id")
     page = _page(Paginator(executions, EXECUTIONS_PER_PAGE), request.GET.get("page"))
     runs = list(page.object_list)
     counts = _shard_counts([e.pk for e in runs])
@@ -195,10 +182,12 @@ def job_detail(request: HttpRequest, namespace: str, job: str) -> HttpResponse:
     return render(
         request,
         template,
-        {
+        status=200 if valid else 400,
+        context={
             "job": the_job,
             "job_url": links.job_url(ns_name, job_name),
-            "form": form,
+            "filters": {key: request.GET.get(key, "") for key in ("status", "trigger", "since", "until")},
+            "errors": filterset.errors,
             "page": page,
             "rows": rows,
             "chart": chart,
@@ -221,14 +210,12 @@ def _execution_or_404(request: HttpRequest, namespace: str, job: str, execution_
     )
 
 
-def parse_label(raw: str) -> tuple[str, str] | None:
-    """`account=1000002` or `account:1000002` → ("account", "1000002"); None when it is not key=value."""
-    for sep in ("=", ":"):
-        key, found, value = raw.partition(sep)
-        key, value = key.strip(), value.strip()
-        if found and key and "__" not in key and len(key) <= 200:
-            return key, value
-    return None
+def label_param(raw: str) -> str:
+    """The page accepts `account=1000002` as well as the API's `account:1000002`."""
+    key, eq, value = raw.partition("=")
+    if eq and ":" not in key:
+        return f"{key.strip()}:{value.strip()}"
+    return raw
 
 
 @login_required
@@ -241,24 +228,14 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
     total = sum(counts.values())
     status = request.GET.get("status", "")
     label_raw = request.GET.get("label", "").strip()
-    problems: list[str] = []
-    shards = all_shards
-    filtered = False
-    if status == "failing":
-        shards, filtered = shards.failed(), True
-    elif status in RunStatus.values:
-        shards, filtered = shards.filter(status=status), True
-    elif status:
-        problems.append(f"Unknown status {status!r}.")
+    shard_q = request.GET.get("shard_id", "").strip()
+    data = _with_failing(request.GET)
     if label_raw:
-        label = parse_label(label_raw)
-        if label is None:
-            problems.append(f"Label filter {label_raw!r} is not key=value (e.g. account=1000002).")
-        else:
-            shards, filtered = shards.with_label(*label), True
-    shard_q = request.GET.get("shard", "").strip()
-    if shard_q:
-        shards, filtered = shards.filter(Q(shard_id=shard_q) | Q(parent_shard_id=shard_q)), True
+        data["label"] = label_param(label_raw)
+    filterset = ShardFilterSet(data, queryset=all_shards)
+    problems = [f"{field}: {' '.join(errs)}" for field, errs in filterset.errors.items()]
+    shards = filterset.qs if not problems else all_shards.none()
+    filtered = any(data.get(key) for key in ShardFilterSet.base_filters)
     paginator = Paginator(shards.failing_first(), SHARDS_PER_PAGE)
     if not filtered:
         paginator.__dict__["count"] = total  # known from status_counts: spare the COUNT(*) over 10,000 rows

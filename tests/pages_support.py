@@ -54,3 +54,9 @@ def own_queries_only(monkeypatch) -> Iterator[None]:
 
 def text_of(response) -> str:
     return re.sub(r"\s+", " ", response.content.decode())
+
+
+@pytest.fixture(autouse=False)
+def fast_passwords(settings) -> None:
+    """Personas are created with a password; a cheap hasher keeps the page tests fast on a busy machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,9 +14,10 @@ from tests import factories, pages_support
 from tests import factories_traces as ft
 from tests.pages_support import AUTH, text_of
 
-own_queries_only = pages_support.own_queries_only  # fixture: other features' template tags stubbed
+own_queries_only = pages_support.own_queries_only
+fast_passwords = pages_support.fast_passwords  # fixture: other features' template tags stubbed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_the_overview_filters_by_namespace_status_and_name(owner_client, ns):
     body = owner_client.get("/", {"status": "failing"}).content.decode()
     assert "nightly-export" in body
     assert "hourly-sync" not in body
-    body = owner_client.get("/", {"name": "sync"}).content.decode()
+    body = owner_client.get("/", {"q": "sync"}).content.decode()
     assert "hourly-sync" in body
     assert "nightly-export" not in body
     assert "hourly-sync" not in owner_client.get("/", {"namespace": "search-team"}).content.decode()

@@ -8,10 +8,12 @@ import pytest
 
 from console import links
 from jobs.choices import RunStatus
-from tests import factories
+from tests import factories, pages_support
 from tests import factories_traces as ft
 
-pytestmark = pytest.mark.django_db
+fast_passwords = pages_support.fast_passwords
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 XSS_SCRIPT = "<script>alert('xss')</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'

@@ -7,14 +7,11 @@ over in a template. Everything is scoped to the caller's namespaces; an unknown 
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -25,7 +22,8 @@ from jobs.auth import Access
 from jobs.models import Execution
 from traces import waterfall as wf_mod
 from traces.download import otlp_json
-from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace, TraceService
+from traces.filtersets import TraceFilterSet
+from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace
 
 TRACE_SPAN_LIMIT = 50_000
 LINKED_HERE_LIMIT = 50
@@ -120,13 +118,13 @@ def _query_through(readable: frozenset[int], trace_id: str) -> int | None:
     if not settings.JAEGER_QUERY_URL or len(readable) != 1:
         return None
     try:
-        from traces.jaeger import fetch_missing_trace  # type: ignore[attr-defined]
+        from traces.jaeger import fetch_missing_trace
     except ImportError:
         return None
     from jobs.models import Namespace
 
     namespace = Namespace.objects.filter(id__in=readable).first()
-    if namespace is None or not fetch_missing_trace(namespace, trace_id):
+    if namespace is None or not fetch_missing_trace(namespace, trace_id).found:
         return None
     return namespace.pk
 
@@ -280,97 +278,24 @@ def trace_download(request: HttpRequest, trace_id: str) -> HttpResponse:
 # --- trace search -------------------------------------------------------------------------------------------------
 
 
-class TraceSearch(forms.Form):
-    job = forms.CharField(required=False, max_length=300, help_text="job name, or namespace/job")
-    execution = forms.CharField(required=False, max_length=128)
-    shard = forms.CharField(required=False, max_length=128)
-    service = forms.CharField(required=False, max_length=255)
-    operation = forms.CharField(required=False, max_length=500)
-    status = forms.ChoiceField(required=False, choices=[("", "any"), ("error", "with errors"), ("ok", "no errors")])
-    min_duration_ms = forms.IntegerField(required=False, min_value=0)
-    max_duration_ms = forms.IntegerField(required=False, min_value=0)
-    since = forms.DateTimeField(required=False)
-    until = forms.DateTimeField(required=False)
-    attr = forms.CharField(required=False, max_length=500, help_text="key=value")
-
-    def clean_attr(self) -> tuple[str, str] | None:
-        raw = self.cleaned_data.get("attr", "").strip()
-        if not raw:
-            return None
-        key, found, value = raw.partition("=")
-        if not found or not key.strip() or "__" in key:
-            raise forms.ValidationError("Use key=value, e.g. http.status_code=500.")
-        return key.strip(), value.strip()
-
-
-def _ns_of(when: datetime) -> int:
-    return int(when.timestamp() * 1_000_000_000)
-
-
-def search_traces(data: dict[str, Any], readable: frozenset[int]) -> Any:
-    """The summaries matching a cleaned TraceSearch, newest first (a QuerySet, not yet limited)."""
-    qs = Trace.objects.in_namespaces(readable)
-    if data.get("job"):
-        ns_name, slash, job_name = data["job"].rpartition("/")
-        qs = qs.filter(job__name=job_name) if not slash else qs.filter(job__namespace__name=ns_name, job__name=job_name)
-    if data.get("execution"):
-        qs = qs.filter(execution__execution_id=data["execution"])
-    if data.get("shard"):
-        qs = qs.filter(shard__shard_id=data["shard"])
-    if data.get("service"):
-        qs = qs.filter(Exists(TraceService.objects.filter(trace_id=OuterRef("pk"), service=data["service"])))
-    spans = Span.objects.filter(namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"))
-    if data.get("operation"):
-        qs = qs.filter(Exists(spans.filter(name=data["operation"])))
-    if data.get("attr"):
-        key, value = data["attr"]
-        match = Q(**{f"attributes__{key}": value})
-        for typed in _typed(value):
-            match |= Q(**{f"attributes__{key}": typed})
-        qs = qs.filter(Exists(spans.filter(match)))
-    if data.get("status") == "error":
-        qs = qs.filter(error_count__gt=0)
-    elif data.get("status") == "ok":
-        qs = qs.filter(error_count=0)
-    if data.get("min_duration_ms") is not None:
-        qs = qs.filter(duration_ns__gte=data["min_duration_ms"] * 1_000_000)
-    if data.get("max_duration_ms") is not None:
-        qs = qs.filter(duration_ns__lte=data["max_duration_ms"] * 1_000_000)
-    if data.get("since"):
-        qs = qs.filter(start_ns__gte=_ns_of(data["since"]))
-    if data.get("until"):
-        qs = qs.filter(start_ns__lt=_ns_of(data["until"]))
-    return qs.order_by("-start_ns")
-
-
-def _typed(value: str) -> list[Any]:
-    """An attribute value typed into the box may be stored as a number or a boolean."""
-    out: list[Any] = []
-    if value in ("true", "false"):
-        out.append(value == "true")
-    try:
-        out.append(int(value))
-    except ValueError:
-        with contextlib.suppress(ValueError):
-            out.append(float(value))
-    return out
-
-
 @login_required
 @require_GET
 def trace_search(request: HttpRequest) -> HttpResponse:
     access = Access.of(request)
-    form = TraceSearch(request.GET or None)
+    data = request.GET.copy()
+    attr = data.get("attr", "")
+    if attr and ":" not in attr.partition("=")[0] and "=" in attr:
+        data["attr"] = attr.replace("=", ":", 1)  # the page also takes key=value
+    filterset = TraceFilterSet(data, queryset=Trace.objects.in_namespaces(access.readable))
     limit = settings.JOBTRACE_SEARCH_LIMIT
     results: list[dict[str, Any]] = []
     cut = False
-    if form.is_bound and not form.is_valid():
+    if not filterset.is_valid():
         status = 400
     else:
         status = 200
-        data = form.cleaned_data if form.is_bound else {}
         found = list(
-            search_traces(data, access.readable).select_related(
+            filterset.qs.order_by("-start_ns").select_related(
                 "job__namespace", "execution__job__namespace", "shard__execution"
             )[: limit + 1]
         )
@@ -385,4 +310,5 @@ def trace_search(request: HttpRequest) -> HttpResponse:
                 }
             )
     template = "traces/_results.html" if request.htmx else "traces/search.html"
-    return render(request, template, {"form": form, "results": results, "cut": cut, "limit": limit}, status=status)
+    context = {"q": request.GET, "errors": filterset.errors, "results": results, "cut": cut, "limit": limit}
+    return render(request, template, context, status=status)
