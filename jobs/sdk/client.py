@@ -36,7 +36,7 @@ from jobs.sdk.config import Config
 from jobs.sdk.propagation import Envelope, extract_context, producer_context, producer_link
 from jobs.sdk.records import EXECUTIONS, MESSAGES, SHARDS, RecordSender
 from jobs.sdk.sampling import PolicyCache, SamplingPolicy, decide
-from jobs.sdk.tracing import SeededIdGenerator, build_provider, root_decision
+from jobs.sdk.tracing import SeededIdGenerator, build_provider, export_processor, root_decision
 
 logger = logging.getLogger("jobtrace.sdk")
 
@@ -143,22 +143,21 @@ class Jobtrace(Service):
         self.config = config
         self.rng = random.Random(seed)
         self._seed = seed
-        self._exporter = exporter
         self._resource_attributes = dict(resource_attributes or {})
         self._id_generator: IdGenerator = SeededIdGenerator(seed) if seed is not None else RandomIdGenerator()
         self.records = RecordSender(config)
         self.policies = PolicyCache(config)
         self._services: dict[str, Service] = {}
         self._lock = threading.Lock()
+        self._processor = export_processor(config, exporter)
         provider = self._provider(config.service_name)
         super().__init__(provider, clock or WallClock(), config.service_name)
         self._services[config.service_name] = self
 
     def _provider(self, service_name: str) -> TracerProvider:
         return build_provider(
-            self.config,
             service_name,
-            exporter=self._exporter,
+            self._processor,
             resource_attributes=self._resource_attributes,
             id_generator=self._id_generator,
         )
@@ -255,8 +254,8 @@ class Jobtrace(Service):
         ok = {"spans": True}
 
         def flush_spans() -> None:
-            for service in list(self._services.values()):
-                ok["spans"] = service.provider.force_flush() and ok["spans"]
+            if self._processor is not None:
+                ok["spans"] = self._processor.force_flush()
             done.set()
 
         thread = threading.Thread(target=flush_spans, name="jobtrace-flush", daemon=True)
@@ -268,10 +267,10 @@ class Jobtrace(Service):
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Flush, then stop exporting. Bounded by `timeout`: a console that is down does not hold the process."""
         flushed = self.flush(timeout)
-        for service in list(self._services.values()):
-            for processor in service.provider._active_span_processor._span_processors:
-                if isinstance(processor, BatchSpanProcessor):
-                    _shutdown_bounded(processor, timeout_millis=200 if not flushed else 1000)
+        if isinstance(self._processor, BatchSpanProcessor):
+            _shutdown_bounded(self._processor, timeout_millis=200 if not flushed else 1000)
+        elif self._processor is not None:
+            self._processor.shutdown()
         self.records.close(timeout=0.1 if not flushed else 1.0)
         return flushed
 

@@ -105,15 +105,35 @@ class SeededIdGenerator(IdGenerator):
         return value
 
 
+def export_processor(config: Config, exporter: SpanExporter | None = None) -> SpanProcessor | None:
+    """The processor that ships finished spans: to `exporter`, or over OTLP/HTTP to config.otlp_endpoint.
+
+    One processor may serve several providers (services): each span keeps its own resource, and one export
+    thread sends them all in shared batches."""
+    if exporter is None and config.otlp_endpoint:
+        headers = dict(config.traces_headers) if config.traces_headers is not None else config.auth_headers()
+        exporter = OTLPSpanExporter(endpoint=config.otlp_endpoint, headers=headers, timeout=config.export_timeout)
+    if exporter is None:
+        return None
+    if not config.batch_spans:
+        return SimpleSpanProcessor(exporter)
+    return BatchSpanProcessor(
+        exporter,
+        max_queue_size=config.max_queue_size,
+        max_export_batch_size=config.max_export_batch_size,
+        schedule_delay_millis=500,
+        export_timeout_millis=config.export_timeout * 1000,
+    )
+
+
 def build_provider(
-    config: Config,
     service_name: str,
+    processor: SpanProcessor | None,
     *,
-    exporter: SpanExporter | None = None,
     resource_attributes: dict[str, str] | None = None,
     id_generator: IdGenerator | None = None,
 ) -> TracerProvider:
-    """A provider for one service. Spans go to `exporter` or, by default, OTLP/HTTP at config.otlp_endpoint."""
+    """A provider for one service, sampling by the execution's decision and shipping through `processor`."""
     resource = Resource.create({"service.name": service_name, **(resource_attributes or {})})
     provider = TracerProvider(
         resource=resource,
@@ -121,21 +141,8 @@ def build_provider(
         id_generator=id_generator or RandomIdGenerator(),
     )
     provider.add_span_processor(BaggageAttributesProcessor())
-    if exporter is None and config.otlp_endpoint:
-        headers = dict(config.traces_headers) if config.traces_headers is not None else config.auth_headers()
-        exporter = OTLPSpanExporter(endpoint=config.otlp_endpoint, headers=headers, timeout=config.export_timeout)
-    if exporter is not None and not config.batch_spans:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    elif exporter is not None:
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=config.max_queue_size,
-                max_export_batch_size=config.max_export_batch_size,
-                schedule_delay_millis=500,
-                export_timeout_millis=config.export_timeout * 1000,
-            )
-        )
+    if processor is not None:
+        provider.add_span_processor(processor)
     return provider
 
 
