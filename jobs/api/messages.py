@@ -96,6 +96,26 @@ class MessageBatchErrorSerializer(serializers.Serializer):
     errors = serializers.ListField(child=serializers.DictField(), help_text="[{index, field, message}]")
 
 
+class PropagationGapsSerializer(serializers.Serializer):
+    envelope_incomplete = serializers.IntegerField()
+    consumer_unlinked = serializers.IntegerField()
+    spans_lost = serializers.IntegerField()
+    shard_trace_unlinked = serializers.IntegerField()
+
+
+class PropagationSerializer(serializers.Serializer):
+    """A job's propagation health (docs/causality.md)."""
+
+    namespace = serializers.CharField()
+    job = serializers.CharField()
+    url = serializers.CharField(help_text="Console page of the job.")
+    executions = serializers.IntegerField(help_text="Executions looked at: the job's newest, at most `window`.")
+    complete = serializers.IntegerField(help_text="Of those, executions with no propagation gap.")
+    health = serializers.FloatField(allow_null=True, help_text="complete / executions, 0..1; null without runs.")
+    window = serializers.IntegerField()
+    gaps = PropagationGapsSerializer(help_text="Executions with each gap kind.")
+
+
 _FILTERS = ("correlation_id", "causation_id", "trace_id", "message_id", "event_type")
 
 
@@ -182,7 +202,7 @@ class PropagationView(APIView):
 
     permission_classes: ClassVar = [ReadScope]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: PropagationSerializer})
     def get(self, request: Request, namespace: str, job: str) -> Response:
         found = _readable_job(request, namespace, job)
         health = propagation_health(found)
