@@ -187,3 +187,10 @@ def test_the_execution_and_job_pages_carry_the_panel_and_the_figure(owner, ns):
     assert job_page.status_code == 200
     assert "Propagation health" in job_page.content.decode()
     assert run.job.name == "invoice"
+
+
+def test_the_panel_lists_a_bounded_number_of_follow_ons(ns):
+    run = build_workflow(ns, follow_ons=30)
+    html = render("{% causality_panel run %}", run=run)
+    assert html.count("invoice.requested invoice-") == 25
+    assert "and 5 more on the" in html

@@ -16,6 +16,7 @@ from jobs.causality_gaps import propagation_health as health_of
 from jobs.models import Execution, Shard
 
 register = template.Library()
+PANEL_HOPS = 25  # follow-ons listed in the side panel; the correlation page shows them all
 
 
 def _with_job(execution: Execution) -> Execution:
@@ -39,12 +40,15 @@ def causality_panel(context: dict[str, Any], obj: Any) -> SafeString:
         return SafeString("")
     findings = find_gaps([execution])
     correlation_id = execution.correlation_id
+    down = caused(shard or execution)
     return render_to_string(
         "jobs/causality/_panel.html",
         {
             "subject": "shard" if shard is not None else "execution",
             "up": caused_by(shard or execution),
-            "down": caused(shard or execution),
+            "down": down,
+            "down_hops": down.hops[:PANEL_HOPS],
+            "down_more": max(len(down.hops) - PANEL_HOPS, 0),
             "gaps": findings.of(execution, shard),
             "notes": findings.notes.get(execution.pk, []),
             "correlation_id": correlation_id,
