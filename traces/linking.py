@@ -8,8 +8,8 @@ A span belongs to an execution or shard when (checked in this order):
 3. it (or an ancestor) has a span link to a span that belongs to an execution or shard (trace-per-shard layouts).
 
 The shard is the first rule that names one; the execution is the trace-level execution, else the shard's, else
-the first rule that names one. The trace summary takes the trace-level match, else its root span's, else the one
-execution/shard all its linked spans agree on.
+the first rule that names one. The trace summary takes the trace-level match, else its root span's, else the only
+execution/shard any of its spans belongs to (so `?shard=` finds a trace in which one shard owns a subtree).
 
 Recomputed per trace whenever either side arrives: spans (traces/writer.py calls `link_traces`) or executions and
 shards (engineer A's record writer calls `on_records_changed`). The whole trace is recomputed, so the order and

@@ -69,7 +69,25 @@ SELECT {_COLS}, %s FROM {_STAGE} ORDER BY ord
 ON CONFLICT (namespace_id, trace_id, span_id) DO NOTHING
 """  # noqa: S608
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def _dumps(value: Any) -> str:
+    """JSON text for a jsonb column. PostgreSQL's jsonb cannot hold NUL (\\u0000): such strings get U+FFFD."""
+    text = _encode(value)
+    if "\\u0000" in text:
+        text = _encode(_without_nul(value))
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 @dataclass
@@ -143,13 +161,13 @@ def _rows(namespace_id: int, spans: Iterable[ParsedSpan]) -> Iterable[tuple[Any,
             dumps(s.links) if s.links else "[]",
             _text(s.trace_state),
             s.flags,
-            s.job_namespace,
-            s.job_name,
-            s.job_execution_id,
-            s.job_shard_id,
-            s.message_id,
-            s.correlation_id,
-            s.causation_id,
+            _text(s.job_namespace),
+            _text(s.job_name),
+            _text(s.job_execution_id),
+            _text(s.job_shard_id),
+            _text(s.message_id),
+            _text(s.correlation_id),
+            _text(s.causation_id),
         )
 
 
@@ -218,8 +236,8 @@ def _store_links(namespace_id: int, spans: list[ParsedSpan]) -> None:
             span_id=s.span_id,
             linked_trace_id=str(link.get("trace_id", ""))[:32],
             linked_span_id=str(link.get("span_id", ""))[:16],
-            ref_type=str(link.get("ref_type") or "link")[:16],
-            attributes=link.get("attributes") or {},
+            ref_type=_text(str(link.get("ref_type") or "link"))[:16],
+            attributes=_without_nul(link.get("attributes") or {}),
         )
         for s in spans
         if s.links

@@ -45,6 +45,16 @@ def parse_otlp(body: bytes, json_body: bool, aliases: Mapping[str, str] | None =
 
 
 def parse_document(doc: Any, aliases: Mapping[str, str] | None = None, *, otlp_only: bool = False) -> ParseResult:
+    try:
+        return _parse_document(doc, aliases, otlp_only=otlp_only)
+    except ParseError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # A shape no rule above expected (fuzzing finds these): the whole document is refused, with the reason.
+        raise ParseError(f"unreadable trace document ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _parse_document(doc: Any, aliases: Mapping[str, str] | None, *, otlp_only: bool) -> ParseResult:
     if isinstance(doc, Mapping) and "result" in doc and not otlp_only:
         inner = doc.get("result")
         if inner is None:

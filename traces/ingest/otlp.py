@@ -35,6 +35,8 @@ _KIND_NAMES = {
 }
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _MAX_INT64 = 2**63 - 1
+_ZERO32 = "0" * 32
+_ZERO16 = "0" * 16
 
 
 # --- protobuf --------------------------------------------------------------------------------------------------
@@ -59,17 +61,17 @@ def _pb_value(v: Any) -> Any:
     return None
 
 
+_PB_SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"})
+
+
 def _pb_attrs(kvs: Any) -> dict[str, Any]:
+    """KeyValue list to a dict. The hot path of ingest: scalars read with one getattr, no call per attribute."""
     out: dict[str, Any] = {}
+    scalars = _PB_SCALARS
     for kv in kvs:
         v = kv.value
         which = v.WhichOneof("value")
-        if which == "string_value":
-            out[kv.key] = v.string_value
-        elif which == "int_value":
-            out[kv.key] = v.int_value
-        else:
-            out[kv.key] = _pb_value(v)
+        out[kv.key] = getattr(v, which) if which in scalars else _pb_value(v)
     return out
 
 
@@ -96,22 +98,26 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
             for pi, s in enumerate(ss.spans):
                 trace_id = s.trace_id.hex()
                 span_id = s.span_id.hex()
-                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]"
-                if len(trace_id) != 32 or is_zero(trace_id):
-                    result.reject(f"{where}: traceId must be 16 non-zero bytes")
-                    continue
-                if len(span_id) != 16 or is_zero(span_id):
-                    result.reject(f"{where}: spanId must be 8 non-zero bytes")
-                    continue
                 parent = s.parent_span_id.hex()
-                if parent and (len(parent) != 16 or is_zero(parent)):
+                name = s.name
+                if len(trace_id) != 32 or trace_id == _ZERO32:
+                    result.reject(
+                        f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: traceId must be 16 non-zero bytes"
+                    )
+                    continue
+                if len(span_id) != 16 or span_id == _ZERO16:
+                    result.reject(f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: spanId must be 8 non-zero bytes")
+                    continue
+                if parent and (len(parent) != 16 or parent == _ZERO16):
                     if is_zero(parent):
                         parent = ""
                     else:
-                        result.reject(f"{where}: parentSpanId must be empty or 8 bytes")
+                        result.reject(
+                            f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: parentSpanId must be empty or 8 bytes"
+                        )
                         continue
-                if not s.name:
-                    result.reject(f"{where}: name is missing")
+                if not name:
+                    result.reject(f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: name is missing")
                     continue
                 start = s.start_time_unix_nano
                 end = s.end_time_unix_nano
@@ -136,17 +142,18 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     if s.links
                     else []
                 )
+                status = s.status
                 span = ParsedSpan(
                     trace_id,
                     span_id,
                     parent,
-                    s.name,
+                    name,
                     service,
                     s.kind,
                     start,
                     max(end - start, 0),
-                    s.status.code,
-                    s.status.message,
+                    status.code,
+                    status.message,
                     _pb_attrs(s.attributes),
                     resource,
                     scope,
@@ -172,6 +179,8 @@ def _get(obj: Mapping[str, Any], camel: str, snake: str | None = None) -> Any:
 
 def _int(value: Any, what: str) -> int:
     """OTLP/JSON 64-bit integers: a JSON number or a decimal string."""
+    if type(value) is str and value.isdigit():
+        return int(value)
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -201,7 +210,7 @@ def _enum(value: Any, names: Mapping[str, int], what: str, maximum: int) -> int:
 
 
 def _json_value(v: Any) -> Any:
-    if not isinstance(v, Mapping):
+    if not isinstance(v, dict):
         return None
     if "stringValue" in v:
         return str(v["stringValue"])
@@ -233,9 +242,20 @@ def _json_attrs(kvs: Any) -> dict[str, Any]:
         raise ValueError("attributes must be a list of {key, value}")
     out: dict[str, Any] = {}
     for kv in kvs:
-        if not isinstance(kv, Mapping) or not isinstance(kv.get("key"), str):
+        if type(kv) is not dict or type(kv.get("key")) is not str:
             raise ValueError("an attribute has no string key")
-        out[kv["key"]] = _json_value(kv.get("value"))
+        v = kv.get("value")
+        if type(v) is dict and len(v) == 1:  # the common case, decoded inline
+            if "stringValue" in v and type(v["stringValue"]) is str:
+                out[kv["key"]] = v["stringValue"]
+                continue
+            if "intValue" in v and type(v["intValue"]) is str:
+                try:
+                    out[kv["key"]] = int(v["intValue"])
+                    continue
+                except ValueError:
+                    pass
+        out[kv["key"]] = _json_value(v)
     return out
 
 
@@ -261,7 +281,7 @@ def _json_id(value: Any, nbytes: int, result: ParseResult) -> str | None:
 def _json_span(
     s: Any, where: str, service: str, resource: dict[str, Any], scope: dict[str, Any], result: ParseResult
 ) -> ParsedSpan | None:
-    if not isinstance(s, Mapping):
+    if not isinstance(s, dict):
         result.reject(f"{where}: not an object")
         return None
     trace_id = _json_id(_get(s, "traceId", "trace_id"), 16, result)
@@ -291,14 +311,14 @@ def _json_span(
             raise ValueError("times must fit in 64 bits")
         kind = _enum(s.get("kind"), _KIND_NAMES, "kind", 5)
         status = s.get("status") or {}
-        if not isinstance(status, Mapping):
+        if not isinstance(status, dict):
             raise ValueError("status must be an object")
         status_code = _enum(status.get("code"), _STATUS_NAMES, "status.code", 2)
         status_message = status.get("message") or ""
         attributes = _json_attrs(s.get("attributes"))
         events = []
         for e in s.get("events") or []:
-            if not isinstance(e, Mapping):
+            if not isinstance(e, dict):
                 raise ValueError("an event is not an object")
             events.append(
                 {
@@ -309,7 +329,7 @@ def _json_span(
             )
         links = []
         for link in s.get("links") or []:
-            if not isinstance(link, Mapping):
+            if not isinstance(link, dict):
                 raise ValueError("a link is not an object")
             lt = _json_id(_get(link, "traceId", "trace_id"), 16, result)
             ls = _json_id(_get(link, "spanId", "span_id"), 8, result)

@@ -1,0 +1,111 @@
+"""Fuzzing the parsers and the receiver: random bytes and mutated real fixtures only ever give a ParseError / 400
+or a (partial) success, never a 500, and a rejected request leaves the stored spans unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests import factories
+from traces.ingest import ParseError, parse_document, parse_file, parse_otlp
+from traces.models import Span, Trace
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+PB_FIXTURES = sorted((FIXTURES / "otlp_protobuf").glob("*.pb"))
+JSON_FIXTURES = sorted(
+    p for d in ("otlp_json", "jaeger_api_v1", "jaeger_api_v3", "zipkin_v2", "tempo") for p in (FIXTURES / d).glob("*.json")
+)
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _parses_or_refuses(call) -> None:
+    try:
+        result = call()
+    except ParseError as exc:
+        assert str(exc)
+        return
+    assert result.rejected >= 0
+    for span in result.spans:
+        assert len(span.trace_id) == 32 and len(span.span_id) == 16
+        assert isinstance(span.start_ns, int) and isinstance(span.duration_ns, int) and span.duration_ns >= 0
+
+
+@FAST
+@given(st.binary(max_size=2048))
+def test_random_bytes_never_crash_the_protobuf_parser(data):
+    _parses_or_refuses(lambda: parse_otlp(data, json_body=False, aliases={}))
+
+
+@FAST
+@given(st.sampled_from(PB_FIXTURES), st.data())
+def test_mutated_protobuf_fixtures_never_crash_the_parser(path, data):
+    body = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        i = data.draw(st.integers(0, len(body) - 1))
+        body[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(body)))
+    _parses_or_refuses(lambda: parse_otlp(bytes(body[:cut] if data.draw(st.booleans()) else body), json_body=False))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _mutate(node, data, depth=0):
+    """Replace one random node of a JSON document with a random JSON value."""
+    if depth > 12 or not isinstance(node, dict | list) or not node or data.draw(st.integers(0, 4)) == 0:
+        return data.draw(JSON_VALUES)
+    if isinstance(node, dict):
+        key = data.draw(st.sampled_from(sorted(node)))
+        return {**node, key: _mutate(node[key], data, depth + 1)}
+    i = data.draw(st.integers(0, len(node) - 1))
+    return [*node[:i], _mutate(node[i], data, depth + 1), *node[i + 1 :]]
+
+
+@FAST
+@given(st.sampled_from(JSON_FIXTURES), st.data())
+def test_mutated_json_fixtures_never_crash_any_json_parser(path, data):
+    doc = _mutate(json.loads(path.read_text()), data)
+    _parses_or_refuses(lambda: parse_document(doc, {}))
+    _parses_or_refuses(lambda: parse_otlp(json.dumps(doc).encode(), json_body=True, aliases={}))
+
+
+@FAST
+@given(st.binary(max_size=512))
+def test_random_bytes_never_crash_the_file_importer(data):
+    _parses_or_refuses(lambda: parse_file(data, aliases={}))
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_receiver_answers_fuzz_with_400_or_200_and_a_rejected_request_changes_nothing(data):
+    ns = factories.namespace("fuzz")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {factories.token(ns, ['ingest'])}")
+    checkout = FIXTURES / "otlp_json" / "otlp_checkout_6spans_5services_error_status.json"
+    client.post("/v1/traces", checkout.read_bytes(), content_type="application/json")
+    before = sorted(Span.objects.filter(namespace=ns).values_list("trace_id", "span_id", "name", "attributes"))
+    summaries = sorted(Trace.objects.filter(namespace=ns).values_list("trace_id", "span_count", "error_count"))
+    if data.draw(st.booleans()):
+        body = json.dumps(_mutate(json.loads(data.draw(st.sampled_from(JSON_FIXTURES)).read_text()), data)).encode()
+        content_type = "application/json"
+    else:
+        raw = bytearray(data.draw(st.sampled_from(PB_FIXTURES)).read_bytes())
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+        body, content_type = bytes(raw), "application/x-protobuf"
+    response = client.post("/v1/traces", body, content_type=content_type)
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert sorted(Span.objects.filter(namespace=ns).values_list("trace_id", "span_id", "name", "attributes")) == before
+        assert sorted(Trace.objects.filter(namespace=ns).values_list("trace_id", "span_count", "error_count")) == summaries
+    for trace in Trace.objects.filter(namespace=ns):
+        assert trace.span_count == Span.objects.filter(namespace=ns, trace_id=trace.trace_id).count()

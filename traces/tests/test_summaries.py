@@ -1,0 +1,84 @@
+"""Trace summaries stay right whatever the order, repetition or lateness of arrivals; clock skew is flagged."""
+
+from __future__ import annotations
+
+import pytest
+
+from traces.models import Span, Trace, TraceService
+from traces.summaries import clock_skew
+from traces.tests.builders import otlp_span, parsed, sid, tid
+from traces.writer import store_spans
+
+pytestmark = pytest.mark.django_db
+
+
+def test_out_of_order_duplicate_and_late_spans_leave_the_summary_exact(ns):
+    t = tid()
+    root, child, grandchild, late = sid(), sid(), sid(), sid()
+    # the grandchild and child arrive before the root; the child arrives twice; one span an hour late
+    store_spans(ns, parsed(("db", [otlp_span(t, grandchild, child, "query", 20, 5, error=True)])))
+    first = Trace.objects.get(namespace=ns, trace_id=t)
+    assert first.root_span_id == grandchild  # the earliest span stands in until the root arrives
+    store_spans(ns, parsed(("api", [otlp_span(t, child, root, "handler", 10, 50)])))
+    store_spans(ns, parsed(("api", [otlp_span(t, child, root, "handler", 10, 50)])))
+    store_spans(ns, parsed(("web", [otlp_span(t, root, "", "GET /checkout", 0, 100)])))
+    result = store_spans(ns, parsed(("web", [otlp_span(t, root, "", "GET /checkout", 0, 100)])))
+    assert (result.inserted, result.duplicates) == (0, 1)
+    store_spans(ns, parsed(("mail", [otlp_span(t, late, root, "send", 3_600_000, 7)])))
+
+    trace = Trace.objects.get(namespace=ns, trace_id=t)
+    assert trace.span_count == 4 == Span.objects.filter(trace_id=t).count()
+    assert trace.error_count == 1
+    assert (trace.root_span_id, trace.root_service, trace.root_name) == (root, "web", "GET /checkout")
+    assert trace.duration_ns == (3_600_000 + 7) * 1_000_000
+    assert trace.services == ["api", "db", "mail", "web"]
+    rows = {r.service: (r.span_count, r.error_count, r.start_ns) for r in TraceService.objects.filter(trace=trace)}
+    assert rows == {
+        "api": (1, 0, trace.start_ns),
+        "db": (1, 1, trace.start_ns),
+        "mail": (1, 0, trace.start_ns),
+        "web": (1, 0, trace.start_ns),
+    }
+
+
+def test_duplicates_within_one_batch_keep_the_first_copy(ns):
+    t, s = tid(), sid()
+    result = store_spans(ns, parsed(("a", [otlp_span(t, s, name="first"), otlp_span(t, s, name="second")])))
+    assert (result.received, result.inserted, result.duplicates) == (2, 1, 1)
+    assert Span.objects.get(trace_id=t).name == "first"
+    assert Trace.objects.get(trace_id=t).span_count == 1
+
+
+def test_one_batch_touching_many_traces_summarises_each(ns, django_assert_max_num_queries):
+    spans = []
+    traces = [tid() for _ in range(20)]
+    for t in traces:
+        root = sid()
+        spans.append(otlp_span(t, root, "", "root"))
+        spans.extend(otlp_span(t, sid(), root, f"c{i}", i, 1, error=i == 0) for i in range(9))
+    with django_assert_max_num_queries(14):
+        store_spans(ns, parsed(("svc", spans)))
+    assert Trace.objects.filter(namespace=ns).count() == 20
+    assert set(Trace.objects.values_list("span_count", "error_count", "root_name")) == {(10, 1, "root")}
+
+
+def test_the_same_trace_id_in_two_namespaces_stays_apart(ns, other_ns):
+    t, s = tid(), sid()
+    store_spans(ns, parsed(("a", [otlp_span(t, s)])))
+    store_spans(other_ns, parsed(("b", [otlp_span(t, s), otlp_span(t, sid(), s)])))
+    assert Trace.objects.get(namespace=ns, trace_id=t).span_count == 1
+    assert Trace.objects.get(namespace=other_ns, trace_id=t).span_count == 2
+
+
+def test_a_child_starting_before_its_parent_on_another_service_is_flagged_not_changed(ns, fixtures_dir):
+    from traces.ingest import parse_file
+
+    spans = parse_file((fixtures_dir / "zipkin_v2/zipkin_v2_spans_skew_shared_span.json").read_bytes()).spans
+    store_spans(ns, spans)
+    stored = list(Span.objects.filter(namespace=ns))
+    warnings = clock_skew(stored)
+    assert warnings, "the Zipkin skew fixture has a child starting before its parent on another host"
+    assert all(w.early_by_ns > 0 and "clock skew" in w.message for w in warnings)
+    by_id = {s.span_id: s for s in stored}
+    for w in warnings:
+        assert by_id[w.span_id].start_ns < by_id[w.parent_span_id].start_ns  # kept as received
