@@ -145,7 +145,7 @@ def duration_chart(
     top = max(timed, default=0) or 1
     n = max(len(runs), 1)
     slot = width / n
-    bar_w = max(slot - gap, 1.0)
+    bar_w = min(max(slot - gap, 1.0), 40.0)
     bars: list[Bar] = []
     slow_count = 0
     for i, (status, d, label, url) in enumerate(runs):

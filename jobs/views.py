@@ -35,6 +35,12 @@ CHART_RUNS = 60
 SHARD_SPAN_LIMIT = 20_000
 
 
+def _fragment(request: HttpRequest) -> bool:
+    """An htmx swap of the list (not a boosted history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
 def _page(paginator: Paginator, number: str | None) -> Page:
     return paginator.get_page(number)
 
@@ -107,7 +113,11 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 def _with_failing(params: QueryDict) -> QueryDict:
     """`status=failing` is the page's shorthand for the failure statuses (the filtersets take several values)."""
-    data = params.copy()
+    data = QueryDict(mutable=True)
+    for key, values in params.lists():
+        kept = [v for v in values if v.strip()]  # an empty form field filters nothing
+        if kept:
+            data.setlist(key, kept)
     statuses = data.getlist("status")
     if "failing" in statuses:
         data.setlist("status", [s for s in statuses if s != "failing"] + [str(s) for s in FAILURE_STATUSES])
@@ -178,11 +188,11 @@ def job_detail(request: HttpRequest, namespace: str, job: str) -> HttpResponse:
             for status, duration_ms, eid, started_at in recent
         ]
     )
-    template = "jobs/_executions.html" if request.htmx else "jobs/job.html"
+    template = "jobs/_executions.html" if _fragment(request) else "jobs/job.html"
     return render(
         request,
         template,
-        status=200 if valid else 400,
+        status=200 if valid or _fragment(request) else 400,
         context={
             "job": the_job,
             "job_url": links.job_url(ns_name, job_name),
@@ -275,8 +285,9 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
         "problems": problems,
         "statuses": RunStatus.choices,
     }
-    template = "jobs/_shards.html" if request.htmx else "jobs/execution.html"
-    return render(request, template, context, status=400 if problems else 200)
+    template = "jobs/_shards.html" if _fragment(request) else "jobs/execution.html"
+    # An htmx swap shows the error box in place (htmx does not swap 4xx answers).
+    return render(request, template, context, status=400 if problems and not _fragment(request) else 200)
 
 
 # --- shard --------------------------------------------------------------------------------------------------------

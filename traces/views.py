@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -278,11 +278,21 @@ def trace_download(request: HttpRequest, trace_id: str) -> HttpResponse:
 # --- trace search -------------------------------------------------------------------------------------------------
 
 
+def _fragment(request: HttpRequest) -> bool:
+    """An htmx swap of the results (not a history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
 @login_required
 @require_GET
 def trace_search(request: HttpRequest) -> HttpResponse:
     access = Access.of(request)
-    data = request.GET.copy()
+    data = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        kept = [v for v in values if v.strip()]  # an empty form field filters nothing
+        if kept:
+            data.setlist(key, kept)
     attr = data.get("attr", "")
     if attr and ":" not in attr.partition("=")[0] and "=" in attr:
         data["attr"] = attr.replace("=", ":", 1)  # the page also takes key=value
@@ -291,7 +301,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
     results: list[dict[str, Any]] = []
     cut = False
     if not filterset.is_valid():
-        status = 400
+        status = 200 if _fragment(request) else 400  # htmx does not swap 4xx answers
     else:
         status = 200
         found = list(
@@ -309,6 +319,6 @@ def trace_search(request: HttpRequest) -> HttpResponse:
                     "started": datetime.fromtimestamp(t.start_ns / 1e9, tz=UTC),
                 }
             )
-    template = "traces/_results.html" if request.htmx else "traces/search.html"
+    template = "traces/_results.html" if _fragment(request) else "traces/search.html"
     context = {"q": request.GET, "errors": filterset.errors, "results": results, "cut": cut, "limit": limit}
     return render(request, template, context, status=status)

@@ -325,7 +325,7 @@ def visible_rows(wf: Waterfall, opened: set[int], within: int | None = None) -> 
 
 
 def _fmt_ns(ns: int) -> str:
-    if ns >= 1_000_000_000:
+    if ns >= 999_950_000:
         return f"{ns / 1e9:.2f} s"
     if ns >= 1_000_000:
         return f"{ns / 1e6:.1f} ms"
