@@ -16,6 +16,12 @@ from tests import factories_alerts as fa
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas' passwords are hashed at creation; a fast hasher keeps setup cheap (no test signs in by password)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _store(namespace, *alerts):
     return store_notification(parse_alertmanager(fa.notification(*alerts)), namespace).alerts
 

@@ -115,9 +115,7 @@ class TestJobWindow:
             started_at=start + timedelta(minutes=10),
             finished_at=start + timedelta(minutes=20),
         )
-        factories.execution(
-            job, "succeeded-in-window", status=RunStatus.SUCCEEDED, started_at=start, finished_at=start
-        )
+        factories.execution(job, "succeeded-in-window", status=RunStatus.SUCCEEDED, started_at=start, finished_at=start)
         factories.execution(
             job,
             "failed-before-the-margin",
@@ -198,7 +196,6 @@ class TestAcrossNamespaces:
         return made
 
     def test_each_rule_links_only_the_callers_namespace(self, ingester, ns, twins):
-        mine, _ = twins["payments"]
         for labels in (
             {"job": "nightly", "execution_id": "run-1"},
             {"execution_id": "run-1"},

@@ -18,6 +18,12 @@ from tests import factories_alerts as fa
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas' passwords are hashed at creation; a fast hasher keeps setup cheap (no test signs in by password)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def linked(ns):
     job = factories.job(ns, "settlement-migration")

@@ -20,6 +20,12 @@ GRAFANA = "/api/v1/alerts/grafana"
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas' passwords are hashed at creation; a fast hasher keeps setup cheap (no test signs in by password)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _post(client, url, body):
     raw = body if isinstance(body, bytes) else json.dumps(body)
     return client.post(url, data=raw, content_type="application/json")
@@ -237,3 +243,10 @@ def test_a_database_outage_before_authentication_also_answers_503(ingester):
         response = _post(ingester, GRAFANA, payload)
     assert response.status_code == 503
     assert "Retry-After" in response
+
+
+def test_a_namespace_parameter_that_cannot_be_a_name_is_a_400(client, owner):
+    payload = json.dumps(fa.notification(fa.alert({"job": "nightly"}, timezone.now())))
+    client.force_login(owner)
+    response = client.post(AM + "?namespace=pay%00ments", data=payload, content_type="application/json")
+    assert response.status_code == 400

@@ -17,6 +17,12 @@ from traces.models import Trace
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas' passwords are hashed at creation; a fast hasher keeps setup cheap (no test signs in by password)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(ns):
     trace_id = factories.trace_id()

@@ -17,3 +17,45 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A namespace token from `manage.py create_token <namespace> --scopes ingest,read`.",
         }
+
+
+_PROBLEM = {
+    "type": "object",
+    "description": "What went wrong: `detail`, or per field a list of messages (DRF validation errors).",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": True,
+}
+_JSON_PROBLEM = {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Document the errors every endpoint can answer, so clients (and schemathesis) know them:
+    401/403 (token or scope), 503 + Retry-After (database unavailable), 400 where a request carries parameters or
+    a body, 404 where the path names an object (an unmatched path gets Django's plain 404 page)."""
+    result.setdefault("components", {}).setdefault("schemas", {}).setdefault("ApiError", _PROBLEM)
+    retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            defaults = {
+                "401": "No credentials, or an unknown or revoked token.",
+                "403": "The token lacks the scope, or the namespace is not the caller's.",
+                "503": "The database is unavailable; nothing was stored. Retry after Retry-After seconds.",
+            }
+            if operation.get("parameters") or operation.get("requestBody"):
+                defaults["400"] = "A parameter or the body is invalid; the message names it."
+            if "{" in path:
+                defaults["404"] = "No such object, or not in the caller's namespaces."
+            elif any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
+                defaults["404"] = "The cursor is not one this list handed out (DRF's cursor pagination)."
+            for code, description in defaults.items():
+                if code in responses:
+                    continue
+                responses[code] = {"description": description, "content": dict(_JSON_PROBLEM)}
+                if code == "503":
+                    responses[code]["headers"] = retry_after
+            if "{" in path and "content" in responses.get("404", {}):
+                responses["404"]["content"].setdefault("text/html", {"schema": {"type": "string"}})
+    return result

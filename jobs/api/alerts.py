@@ -117,7 +117,7 @@ class WebhookResultSerializer(serializers.Serializer):
     alerts = ReceivedAlertSerializer(many=True)
 
 
-class ProblemSerializer(serializers.Serializer):
+class WebhookProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = serializers.DictField(
         child=serializers.CharField(), required=False, help_text="Field path (e.g. alerts[2].startsAt) -> problem."
@@ -185,11 +185,15 @@ _NAMESPACE_PARAM = OpenApiParameter(
 )
 _WEBHOOK_RESPONSES = {
     200: WebhookResultSerializer,
-    400: OpenApiResponse(ProblemSerializer, description="The payload is not a notification; `errors` says why."),
-    401: OpenApiResponse(ProblemSerializer, description="No or unknown token."),
-    403: OpenApiResponse(ProblemSerializer, description="The token lacks the ingest scope or names another namespace."),
-    415: OpenApiResponse(ProblemSerializer, description="The body is not JSON."),
-    503: OpenApiResponse(ProblemSerializer, description="Database unavailable; retry after Retry-After seconds."),
+    400: OpenApiResponse(WebhookProblemSerializer, description="The payload is not a notification; `errors` says why."),
+    401: OpenApiResponse(WebhookProblemSerializer, description="No or unknown token."),
+    403: OpenApiResponse(
+        WebhookProblemSerializer, description="The token lacks the ingest scope or names another namespace."
+    ),
+    415: OpenApiResponse(WebhookProblemSerializer, description="The body is not JSON."),
+    503: OpenApiResponse(
+        WebhookProblemSerializer, description="Database unavailable; retry after Retry-After seconds."
+    ),
 }
 
 
@@ -198,7 +202,10 @@ class _WebhookView(APIView):
     parse: ClassVar[Callable[[Any], Notification]]
 
     def post(self, request: Request) -> Response:
-        namespace = Access.of(request).namespace_for_write(request.query_params.get("namespace"))
+        target = request.query_params.get("namespace")
+        if target is not None and ("\x00" in target or len(target) > 100):
+            return Response({"detail": "The namespace parameter is not a namespace name."}, status=400)
+        namespace = Access.of(request).namespace_for_write(target)
         try:
             notification = type(self).parse(request.data)
         except PayloadError as exc:
@@ -299,7 +306,7 @@ class AlertDetail(generics.RetrieveAPIView):
     @extend_schema(
         summary="One alert with its linked executions",
         tags=["alerts"],
-        responses={200: AlertSerializer, 404: OpenApiResponse(ProblemSerializer, description="No such alert.")},
+        responses={200: AlertSerializer, 404: OpenApiResponse(WebhookProblemSerializer, description="No such alert.")},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
