@@ -65,8 +65,8 @@ SCALES = {
     "full": Scale(
         days=28,
         regression_days=4,
-        migration_shards=3000,
-        migration_history=(150, 150, 150),
+        migration_shards=2500,
+        migration_history=(100, 100, 100),
         orders_per_day=4,
         inventory_every_hours=6,
         cache_every_hours=1,

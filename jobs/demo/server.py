@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,7 +33,10 @@ class _Server(WSGIServer):
 @contextmanager
 def serve_console(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve console.wsgi's application on a daemon thread; yields the base URL, stops on exit."""
-    from console.wsgi import application
+    with warnings.catch_warnings():
+        # whitenoise warns when collectstatic has not run; the demo serves no static files.
+        warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+        from console.wsgi import application
 
     app: WSGIHandler = application  # type: ignore[assignment]
     server = _Server((host, port), _QuietHandler, ipv6=False, allow_reuse_address=True)
