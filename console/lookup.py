@@ -39,7 +39,7 @@ def resolve(query: str, namespace_ids: Iterable[int]) -> list[Match]:
 
     ids = list(namespace_ids)
     q = query.strip()
-    if not q or not ids or len(q) > 300:
+    if not q or not ids or len(q) > 300 or "\x00" in q:  # PostgreSQL text cannot hold NUL: no id contains one
         return []
     matches: list[Match] = []
 

@@ -124,3 +124,9 @@ def test_lookup_needs_an_id_and_the_read_scope(reader, ingester, anonymous_api):
 def test_a_signed_in_teammate_can_look_up(client, teammate, world):
     client.force_login(teammate)
     assert client.get("/api/v1/lookup", {"id": "run-77"}).json()["results"][0]["kind"] == "execution"
+
+
+def test_an_id_with_a_nul_character_resolves_to_nothing_instead_of_failing(ns, world):
+    from console.lookup import resolve
+
+    assert resolve("run\x0077", [ns.pk]) == []
