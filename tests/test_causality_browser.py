@@ -12,6 +12,13 @@ from tests.test_causality_pages import build_workflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are made per test; the production hasher's cost is not what these tests measure."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -28,6 +28,13 @@ from traces.models import Span, SpanLink
 
 pytestmark = [pytest.mark.slow]
 
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are made per test; the production hasher's cost is not what these tests measure."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 SpanKind = trace.SpanKind
 
 

@@ -17,6 +17,12 @@ from tests import factories_causality as fc
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are made per test; the production hasher's cost is not what these tests measure."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)

@@ -11,6 +11,13 @@ from tests import factories_causality as fc
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are made per test; the production hasher's cost is not what these tests measure."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
