@@ -119,3 +119,11 @@ def test_the_execution_page_tag_says_when_no_alert_is_linked(ns, teammate, linke
 def test_the_execution_page_tag_shows_nothing_to_an_outsider(linked, outsider):
     _, run = linked
     assert "SettlementFailed" not in _render_tag(run, outsider)
+
+
+def test_the_execution_page_shows_the_alert_that_fired_for_it(client, teammate, linked):
+    alert, _ = linked
+    client.force_login(teammate)
+    page = client.get("/jobs/payments/settlement-migration/runs/run-42/").content.decode()
+    assert f'href="/alerts/{alert.pk}/"' in page
+    assert "SettlementFailed" in page
