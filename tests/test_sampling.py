@@ -160,6 +160,14 @@ def test_put_of_an_unknown_job_is_404(ns, api):
 
 
 @pytest.mark.django_db
+def test_a_name_with_a_nul_byte_is_404_not_a_database_error(ns, api, owner, client):
+    assert api.get(_url("payments", "bad%00name")).status_code == 404
+    assert api.put(_url("pay%00ments", "x"), {"rate": 0.5}, format="json").status_code == 404
+    client.force_login(owner)
+    assert client.post(_form_url("payments", "bad%00name"), {"rate": "0.5"}).status_code == 404
+
+
+@pytest.mark.django_db
 def test_an_editor_session_may_put_and_a_viewer_session_may_not(job, ns, client):
     from rest_framework.test import APIClient
 
