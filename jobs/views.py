@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_GET
 from console import links
 from jobs.auth import Access
 from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
-from jobs.filtersets import ExecutionFilterSet, JobFilterSet, ShardFilterSet
+from jobs.filtersets import ExecutionFilterSet, JobFilterSet, LabelField, ShardFilterSet
 from jobs.models import Execution, Job, Namespace, Shard
 from jobs.stats import duration_chart, job_figures
 from traces import waterfall as wf_mod
@@ -240,12 +241,19 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
     label_raw = request.GET.get("label", "").strip()
     shard_q = request.GET.get("shard_id", "").strip()
     data = _with_failing(request.GET)
-    if label_raw:
-        data["label"] = label_param(label_raw)
+    data.pop("label", None)
     filterset = ShardFilterSet(data, queryset=all_shards)
     problems = [f"{field}: {' '.join(errs)}" for field, errs in filterset.errors.items()]
     shards = filterset.qs if not problems else all_shards.none()
-    filtered = any(data.get(key) for key in ShardFilterSet.base_filters)
+    if label_raw:
+        # Validated by the API's label field; matched with the JSON key lookup, which SQLite answers too.
+        try:
+            key, value = LabelField().clean(label_param(label_raw))
+            shards = shards.with_label(key, value)
+        except ValidationError as exc:
+            problems.append(f"label: {' '.join(exc.messages)}")
+            shards = all_shards.none()
+    filtered = bool(label_raw) or any(data.get(key) for key in ShardFilterSet.base_filters)
     paginator = Paginator(shards.failing_first(), SHARDS_PER_PAGE)
     if not filtered:
         paginator.__dict__["count"] = total  # known from status_counts: spare the COUNT(*) over 10,000 rows
