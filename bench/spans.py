@@ -11,6 +11,7 @@ no HTTP, no upsert, no summaries) measured in the same run as the ceiling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -156,10 +157,8 @@ def _worker_peak_mib() -> float:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
+            with contextlib.suppress(OSError, IndexError, ValueError):
                 parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
     descendants = set()
     frontier = {me}
     while frontier:
@@ -233,8 +232,10 @@ def main() -> None:
         stored = conn.execute("SELECT count(*) FROM traces_span WHERE namespace_id <> %s", [ceiling_ns]).fetchone()[0]
         traces = conn.execute("SELECT count(*), sum(span_count) FROM traces_trace").fetchone()
     expected = 2 * (batches + 4) * SPANS_PER_BATCH
-    print(f"batches of {SPANS_PER_BATCH} spans ({SPANS_PER_TRACE}/trace, 8 attributes, an event on 1 in 8), "
-          f"{batches} batches per format, {CLIENT_THREADS} client threads, gunicorn 2 workers")
+    print(
+        f"batches of {SPANS_PER_BATCH} spans ({SPANS_PER_TRACE}/trace, 8 attributes, an event on 1 in 8), "
+        f"{batches} batches per format, {CLIENT_THREADS} client threads, gunicorn 2 workers"
+    )
     for fmt in ("protobuf", "json"):
         rate, ceiling = results[fmt], ceilings[fmt]
         verdict = "ok" if rate >= TARGETS[fmt] and rate >= ceiling / 2 else "BELOW TARGET"
@@ -243,6 +244,8 @@ def main() -> None:
             f"  | {rate / ceiling:5.0%} of ceiling | target {TARGETS[fmt]:,} | {sizes[fmt]:.0f} KiB/batch  [{verdict}]"
         )
     print(f"peak RSS: gunicorn worker {server_peak:.0f} MiB, bench client {peak_rss_mib():.0f} MiB")
-    print(f"stored {stored:,} spans (expected {expected:,}); {traces[0]:,} trace summaries counting {traces[1]:,} spans")
+    print(
+        f"stored {stored:,} spans (expected {expected:,}); {traces[0]:,} trace summaries counting {traces[1]:,} spans"
+    )
     if stored != expected or traces[1] != expected:
         raise RuntimeError("spans were lost or duplicated")

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import django_filters
 from django import forms
 from django.core.validators import RegexValidator
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -151,6 +152,10 @@ class TraceFilterSet(django_filters.FilterSet):
             if not sep or not key:
                 continue  # the form validated the first; a malformed repeat narrows nothing
             spans = Span.objects.filter(namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"))
-            spans = spans.annotate(_a=KeyTextTransform(key, "attributes"), _r=KeyTextTransform(key, "resource"))
+            # Cast: a plain text comparison on both databases (SQLite would otherwise read the value as JSON)
+            spans = spans.annotate(
+                _a=Cast(KeyTextTransform(key, "attributes"), CharField()),
+                _r=Cast(KeyTextTransform(key, "resource"), CharField()),
+            )
             queryset = queryset.filter(Exists(spans.filter(Q(_a=wanted) | Q(_r=wanted))))
         return queryset

@@ -207,7 +207,7 @@ def _span(
     if warnings:
         attributes["jaeger.warnings"] = [str(w) for w in warnings] if isinstance(warnings, list) else [str(warnings)]
     flags = s.get("flags") or 0
-    flags = flags if isinstance(flags, int) and not isinstance(flags, bool) and 0 <= flags < 2**32 else 0
+    flags = flags if isinstance(flags, int) and not isinstance(flags, bool) and 0 <= flags < 2**31 else 0
     return ParsedSpan(
         trace_id,
         span_id,

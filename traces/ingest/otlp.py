@@ -36,6 +36,8 @@ _KIND_NAMES = {
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _MAX_INT64 = 2**63 - 1
 _ZERO32 = "0" * 32
+# Span flags: bits 0-7 trace flags, 8-9 the is-remote bits; the rest is reserved (and would not fit the column).
+_FLAGS_MASK = 0x7FFFFFFF
 _ZERO16 = "0" * 16
 
 
@@ -121,6 +123,14 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     continue
                 start = s.start_time_unix_nano
                 end = s.end_time_unix_nano
+                kind = s.kind
+                status = s.status
+                if start > _MAX_INT64 or end > _MAX_INT64:
+                    result.reject(f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: times must fit in 63 bits")
+                    continue
+                if not 0 <= kind <= 5 or not 0 <= status.code <= 2:
+                    result.reject(f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: unknown kind or status code")
+                    continue
                 events = (
                     [
                         {"time_ns": e.time_unix_nano, "name": e.name, "attributes": _pb_attrs(e.attributes)}
@@ -142,14 +152,13 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     if s.links
                     else []
                 )
-                status = s.status
                 span = ParsedSpan(
                     trace_id,
                     span_id,
                     parent,
                     name,
                     service,
-                    s.kind,
+                    kind,
                     start,
                     max(end - start, 0),
                     status.code,
@@ -160,7 +169,7 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     events,
                     links,
                     s.trace_state,
-                    s.flags,
+                    s.flags & _FLAGS_MASK,
                 )
                 extract.apply(span)
                 out.append(span)
@@ -346,6 +355,7 @@ def _json_span(
         flags = _int(s.get("flags"), "flags")
         if not 0 <= flags < 2**32:
             raise ValueError("flags must fit in 32 bits")
+        flags &= _FLAGS_MASK
     except (ValueError, TypeError, AttributeError) as exc:
         result.reject(f"{where}: {exc}")
         return None

@@ -94,7 +94,8 @@ def test_a_trace_comes_with_its_spans_owners_console_urls_and_warnings(reader, w
     assert body["shard"]["url"].endswith("/runs/run-1/shards/shard-17/")
     spans = {s["name"]: s for s in body["spans"]}
     assert spans["userInfoSave"]["status"] == {"code": "error", "message": "boom"}
-    assert spans["userInfoSave"]["shard_id"] == "shard-17" and spans["nightly"]["shard_id"] is None
+    assert spans["userInfoSave"]["shard_id"] == "shard-17"
+    assert spans["nightly"]["shard_id"] is None
     assert spans["nightly"]["execution_id"] == "run-1"
     assert spans["nightly"]["attributes"] == {"tenant.id": "acme"}
     assert body["warnings"] == []
@@ -102,7 +103,9 @@ def test_a_trace_comes_with_its_spans_owners_console_urls_and_warnings(reader, w
 
 def test_clock_skew_and_a_missing_root_are_listed_as_warnings(reader, ns):
     t, parent, child = tid(), sid(), sid()
-    store_spans(ns, parsed(("a", [otlp_span(t, parent, sid(), "p", 100, 10)]), ("b", [otlp_span(t, child, parent, "c", 50, 5)])))
+    store_spans(
+        ns, parsed(("a", [otlp_span(t, parent, sid(), "p", 100, 10)]), ("b", [otlp_span(t, child, parent, "c", 50, 5)]))
+    )
     kinds = [w["kind"] for w in reader.get(f"/api/v1/traces/{t}").json()["warnings"]]
     assert sorted(kinds) == ["clock_skew", "root_missing"]
 

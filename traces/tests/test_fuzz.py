@@ -18,21 +18,27 @@ from traces.models import Span, Trace
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 PB_FIXTURES = sorted((FIXTURES / "otlp_protobuf").glob("*.pb"))
 JSON_FIXTURES = sorted(
-    p for d in ("otlp_json", "jaeger_api_v1", "jaeger_api_v3", "zipkin_v2", "tempo") for p in (FIXTURES / d).glob("*.json")
+    p
+    for d in ("otlp_json", "jaeger_api_v1", "jaeger_api_v3", "zipkin_v2", "tempo")
+    for p in (FIXTURES / d).glob("*.json")
 )
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _parses_or_refuses(call) -> None:
     try:
         result = call()
     except ParseError as exc:
-        assert str(exc)
+        message = str(exc)
+        assert message  # a refusal always says why
         return
     assert result.rejected >= 0
     for span in result.spans:
-        assert len(span.trace_id) == 32 and len(span.span_id) == 16
-        assert isinstance(span.start_ns, int) and isinstance(span.duration_ns, int) and span.duration_ns >= 0
+        assert len(span.trace_id) == 32
+        assert len(span.span_id) == 16
+        assert isinstance(span.start_ns, int)
+        assert isinstance(span.duration_ns, int)
+        assert span.duration_ns >= 0
 
 
 @FAST
@@ -85,7 +91,7 @@ def test_random_bytes_never_crash_the_file_importer(data):
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_the_receiver_answers_fuzz_with_400_or_200_and_a_rejected_request_changes_nothing(data):
     ns = factories.namespace("fuzz")
@@ -105,7 +111,11 @@ def test_the_receiver_answers_fuzz_with_400_or_200_and_a_rejected_request_change
     response = client.post("/v1/traces", body, content_type=content_type)
     assert response.status_code in (200, 400), response.content
     if response.status_code == 400:
-        assert sorted(Span.objects.filter(namespace=ns).values_list("trace_id", "span_id", "name", "attributes")) == before
-        assert sorted(Trace.objects.filter(namespace=ns).values_list("trace_id", "span_count", "error_count")) == summaries
+        assert (
+            sorted(Span.objects.filter(namespace=ns).values_list("trace_id", "span_id", "name", "attributes")) == before
+        )
+        assert (
+            sorted(Trace.objects.filter(namespace=ns).values_list("trace_id", "span_count", "error_count")) == summaries
+        )
     for trace in Trace.objects.filter(namespace=ns):
         assert trace.span_count == Span.objects.filter(namespace=ns, trace_id=trace.trace_id).count()

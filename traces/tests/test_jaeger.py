@@ -35,7 +35,8 @@ def test_sync_jaeger_v1_pulls_a_service_window(ns, jaeger):
     out = run("sync_jaeger", "--url", url, "--namespace", "payments", "--service", "issue115", "--lookback", "4000d")
     assert "issue115: read 2 span(s) in 1 trace(s); stored 2 (2 new); rejected 0" in out
     trace = Trace.objects.get(namespace=ns, trace_id="2992f2a5b5d037a8aabffd08ef384237")
-    assert trace.span_count == 2 and trace.root_name == "demo"
+    assert trace.span_count == 2
+    assert trace.root_name == "demo"
     assert any(r.startswith("/api/traces?service=issue115&start=") for r in standin.requests)
     # a second pull stores nothing twice
     run("sync_jaeger", "--url", url, "--namespace", "payments", "--service", "issue115", "--lookback", "4000d")
@@ -46,12 +47,13 @@ def test_sync_jaeger_without_a_service_pulls_every_service(ns, jaeger):
     url, standin = jaeger
     out = run("sync_jaeger", "--url", url, "--namespace", "payments", "--lookback", "4000d")
     assert "/api/services" in standin.requests
-    assert "telemetrygen:" in out and "issue115:" in out
+    assert "telemetrygen:" in out
+    assert "issue115:" in out
     assert Trace.objects.filter(namespace=ns).count() >= 7
 
 
 def test_sync_jaeger_v3_uses_rfc3339_bounds_and_treats_404_as_none_found(ns, jaeger):
-    url, standin = jaeger
+    url, _standin = jaeger
     out = run("sync_jaeger", "--url", f"{url}/api/v3", "--namespace", "payments", "--lookback", "1h")
     assert "foo: read 1 span(s) in 1 trace(s)" in out
     assert Span.objects.get(namespace=ns).status_code == 2
@@ -67,13 +69,17 @@ def test_sync_jaeger_follow_stops_on_ctrl_c(ns, jaeger, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("traces.management.commands.sync_jaeger.time.sleep", interrupt)
-    out = run("sync_jaeger", "--url", url, "--namespace", "payments", "--service", "issue115", "--follow", "--interval", "0s")
+    out = run(
+        "sync_jaeger", "--url", url, "--namespace", "payments", "--service", "issue115", "--follow", "--interval", "0s"
+    )
     assert out.strip().endswith("stopped")
 
 
 def test_sync_jaeger_says_when_jaeger_is_unreachable(ns):
     with pytest.raises(CommandError, match="unreachable"):
-        call_command("sync_jaeger", "--url", f"http://127.0.0.1:{_closed_port()}", "--namespace", "payments", stdout=StringIO())
+        call_command(
+            "sync_jaeger", "--url", f"http://127.0.0.1:{_closed_port()}", "--namespace", "payments", stdout=StringIO()
+        )
 
 
 def test_query_through_fetches_and_stores_an_unknown_trace(ns, jaeger, settings):
@@ -111,7 +117,8 @@ def test_query_through_to_a_dead_or_slow_backend_says_so_quickly(ns, fixtures_di
     with serve(fixtures_dir, delay=3) as (url, _):
         settings.JAEGER_QUERY_URL = url
         result = fetch_missing_trace(ns, "2992f2a5b5d037a8aabffd08ef384237")
-    assert result.status == SLOW and "0.5" in result.message
+    assert result.status == SLOW
+    assert "0.5" in result.message
     assert time.monotonic() - started < 3
     assert not Span.objects.exists()
 
@@ -125,7 +132,8 @@ def test_import_traces_reads_every_fixture_and_reports_per_file(ns, fixtures_dir
     out = run("import_traces", "--namespace", "payments", *files)
     for name in files:
         assert f"{name}: " in out
-    assert "rejected 0" in out and "rejected 1" not in out
+    assert "rejected 0" in out
+    assert "rejected 1" not in out
     assert "jaeger-v1: read 5 span(s) in 1 trace(s); stored 5 (4 new, 1 already stored or repeated)" in out
     assert "note: non-hex Jaeger ids" in out
     count = Span.objects.filter(namespace=ns).count()
@@ -141,7 +149,16 @@ def test_import_traces_names_files_it_cannot_read_and_fails(ns, fixtures_dir, tm
     good = fixtures_dir / "otlp_json" / "otlp_official_example_trace.json"
     out = StringIO()
     with pytest.raises(CommandError, match="2 of 3"):
-        call_command("import_traces", "--namespace", "payments", str(bad), str(good), str(tmp_path / "missing.json"), stdout=out, stderr=out)
+        call_command(
+            "import_traces",
+            "--namespace",
+            "payments",
+            str(bad),
+            str(good),
+            str(tmp_path / "missing.json"),
+            stdout=out,
+            stderr=out,
+        )
     assert "bad.json: rejected, nothing stored: unrecognised trace JSON" in out.getvalue()
     assert Span.objects.filter(namespace=ns).count() == 1
     with pytest.raises(CommandError, match="does not exist"):

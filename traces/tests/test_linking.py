@@ -87,7 +87,9 @@ def test_job_attributes_link_spans_and_their_descendants(ns):
     )
     store_spans(ns, spans)
     store_spans(ns, parsed(("worker", [otlp_span(t, other, child)])))  # a descendant, later
-    rows = {s: (e, sh) for s, e, sh in Span.objects.filter(trace_id=t).values_list("span_id", "execution_id", "shard_id")}
+    rows = {
+        s: (e, sh) for s, e, sh in Span.objects.filter(trace_id=t).values_list("span_id", "execution_id", "shard_id")
+    }
     assert rows == {root: (execution.pk, None), child: (execution.pk, shard.pk), other: (execution.pk, shard.pk)}
     assert Trace.objects.get(trace_id=t).execution_id == execution.pk
 

@@ -41,7 +41,9 @@ def _export(url: str, token: str, compression: Compression) -> dict[str, str]:
         for i in range(120):
             with tracer.start_as_current_span(f"step-{i}", kind=SpanKind.CLIENT) as child:
                 child.set_attribute("i", i)
-        with tracer.start_as_current_span("userInfoSave", links=[Link(root.get_span_context(), {"why": "test"})]) as bad:
+        with tracer.start_as_current_span(
+            "userInfoSave", links=[Link(root.get_span_context(), {"why": "test"})]
+        ) as bad:
             bad.add_event("retrying", {"attempt": 2})
             bad.record_exception(ValueError("field too long: account_name"))
             bad.set_status(Status(StatusCode.ERROR, "validation failed"))
@@ -60,11 +62,15 @@ def test_the_sdk_exporter_delivers_every_span_exactly_once(live_server, compress
     spans = Span.objects.filter(namespace=ns, trace_id=ids["trace"])
     assert spans.count() == 122
     root = spans.get(span_id=ids["root"])
-    assert root.kind == 2 and root.parent_span_id == ""
-    assert root.attributes["retries"] == 3 and root.attributes["ratio"] == 0.5
-    assert root.attributes["dry_run"] is False and root.attributes["tags"] == ["a", "b"]
+    assert root.kind == 2
+    assert root.parent_span_id == ""
+    assert root.attributes["retries"] == 3
+    assert root.attributes["ratio"] == 0.5
+    assert root.attributes["dry_run"] is False
+    assert root.attributes["tags"] == ["a", "b"]
     assert (root.job_name, root.job_execution_id, root.message_id) == ("nightly-export", "run-7", "msg-1")
-    assert root.resource["service.name"] == "checkout" and root.resource["host.name"] == "box-1"
+    assert root.resource["service.name"] == "checkout"
+    assert root.resource["host.name"] == "box-1"
     assert root.scope == {"name": "jobtrace.tests", "version": "1.2.3"}
     assert root.flags & 0x100  # CONTEXT_HAS_IS_REMOTE, as the SDK sends it
 
@@ -74,9 +80,11 @@ def test_the_sdk_exporter_delivers_every_span_exactly_once(live_server, compress
     assert exception["attributes"]["exception.type"] == "ValueError"
     assert "field too long" in exception["attributes"]["exception.message"]
     assert "exception.stacktrace" in exception["attributes"]
-    assert bad.links[0]["span_id"] == ids["root"] and bad.links[0]["attributes"] == {"why": "test"}
+    assert bad.links[0]["span_id"] == ids["root"]
+    assert bad.links[0]["attributes"] == {"why": "test"}
     assert SpanLink.objects.filter(namespace=ns, span_id=ids["bad"], linked_span_id=ids["root"]).count() == 1
 
     trace = Trace.objects.get(namespace=ns, trace_id=ids["trace"])
     assert (trace.span_count, trace.error_count, trace.root_span_id) == (122, 1, ids["root"])
-    assert trace.root_name == "nightly-export" and trace.services == ["checkout"]
+    assert trace.root_name == "nightly-export"
+    assert trace.services == ["checkout"]

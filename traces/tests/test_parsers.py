@@ -12,10 +12,11 @@ from traces.ingest.spans import UNKNOWN_SERVICE, parse_aliases
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 SPAN_FILES = sorted(
-    p
-    for d in ("otlp_json", "otlp_protobuf", "jaeger_api_v1", "zipkin_v2", "tempo")
-    for p in (FIXTURES / d).iterdir()
-) + [FIXTURES / "jaeger_api_v3" / n for n in ("jaeger_apiv3_GetTrace_snapshot.json", "jaeger_apiv3_FindTraces_snapshot.json")]
+    p for d in ("otlp_json", "otlp_protobuf", "jaeger_api_v1", "zipkin_v2", "tempo") for p in (FIXTURES / d).iterdir()
+) + [
+    FIXTURES / "jaeger_api_v3" / n
+    for n in ("jaeger_apiv3_GetTrace_snapshot.json", "jaeger_apiv3_FindTraces_snapshot.json")
+]
 
 
 def load(rel: str):
@@ -32,10 +33,13 @@ def test_every_span_fixture_parses_without_rejections(path):
     assert result.spans, result.errors
     assert result.rejected == 0, result.errors
     for s in result.spans:
-        assert len(s.trace_id) == 32 and s.trace_id == s.trace_id.lower()
-        assert len(s.span_id) == 16 and s.span_id == s.span_id.lower()
+        assert len(s.trace_id) == 32
+        assert s.trace_id == s.trace_id.lower()
+        assert len(s.span_id) == 16
+        assert s.span_id == s.span_id.lower()
         assert s.parent_span_id == "" or len(s.parent_span_id) == 16
-        assert s.service and s.name
+        assert s.service
+        assert s.name
 
 
 @pytest.mark.parametrize(
@@ -52,7 +56,8 @@ def test_protobuf_and_json_of_the_same_trace_parse_identically():
     from_gz = load("otlp_protobuf/otlp_checkout_6spans_5services_error_status.ExportTraceServiceRequest.pb.gz")
     assert from_json.spans == from_pb.spans == from_gz.spans
     errors = [s for s in from_pb.spans if s.status_code == 2]
-    assert len(errors) == 3 and all(s.status_message for s in errors)
+    assert len(errors) == 3
+    assert all(s.status_message for s in errors)
     assert any(e["name"] == "exception" for s in from_pb.spans for e in s.events)
 
 
@@ -99,7 +104,10 @@ def test_jaeger_tag_types_big_int64_binary_bool_strings_and_warnings():
     assert "Jaeger warning: some trace warning" in result.warnings
     ref = next(s for s in result.spans if s.name == "reference-test")
     assert ref.parent_span_id == "0000000000000002"
-    assert {(link["trace_id"][-2:], link["ref_type"]) for link in ref.links} == {("ff", "child_of"), ("01", "follows_from")}
+    assert {(link["trace_id"][-2:], link["ref_type"]) for link in ref.links} == {
+        ("ff", "child_of"),
+        ("01", "follows_from"),
+    }
     assert ref.attributes["jaeger.warnings"] == ["some span warning"]
     assert [s.name for s in dedupe(result.spans) if s.span_id == "0000000000000002"] == ["test-general-conversion"]
 
@@ -135,7 +143,8 @@ def test_zipkin_shared_client_and_server_span_are_both_kept():
     result = load("zipkin_v2/zipkin_v2_spans_skew_shared_span.json")
     assert len(dedupe(result.spans)) == 4
     server = next(s for s in result.spans if s.attributes.get("zipkin.shared_span_id"))
-    assert server.parent_span_id == "74280ae0c10d8062" and server.kind == 2
+    assert server.parent_span_id == "74280ae0c10d8062"
+    assert server.kind == 2
     assert result.spans[0].trace_id == "0000000000000000" + "1e223ff1f80f1c69"
 
 
@@ -159,7 +168,9 @@ def test_invalid_spans_are_rejected_one_by_one_with_reasons():
     assert result.rejected == 4
     assert len(result.spans) == 6
     message = result.error_message
-    assert "resourceSpans[0].scopeSpans[0].spans[1]: traceId" in message and "spanId must be" in message and "name is missing" in message
+    assert "resourceSpans[0].scopeSpans[0].spans[1]: traceId" in message
+    assert "spanId must be" in message
+    assert "name is missing" in message
 
 
 def test_undecodable_bodies_raise_parse_errors():

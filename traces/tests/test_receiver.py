@@ -82,7 +82,8 @@ def test_everything_is_kept_as_received(otlp, ns, fixtures_dir):
     rel = "otlp_protobuf/otlp_jaeger_memstore_4spans_links_events_all_kinds.ExportTraceServiceRequest.pb"
     otlp.post("/v1/traces", (fixtures_dir / rel).read_bytes(), content_type=PB)
     span = Span.objects.get(namespace=ns, trace_state="state.2")
-    assert span.flags == 1 and span.kind == 2
+    assert span.flags == 1
+    assert span.kind == 2
     assert span.resource["service.name"] == "service-x"
     assert span.scope["name"] == "testing-library-2"
     assert span.attributes["peer.ipv4"] == 23456
@@ -101,7 +102,8 @@ def test_invalid_spans_give_partial_success_and_the_valid_ones_are_stored(otlp, 
     assert response.status_code == 200
     partial = response.json()["partialSuccess"]
     assert partial["rejectedSpans"] == "2"
-    assert "spanId" in partial["errorMessage"] and "name is missing" in partial["errorMessage"]
+    assert "spanId" in partial["errorMessage"]
+    assert "name is missing" in partial["errorMessage"]
     assert Span.objects.filter(namespace=ns).count() == 6
 
     pb = otlp.post(
@@ -148,7 +150,8 @@ def test_undecodable_bodies_get_400_with_a_status_and_store_nothing(otlp, ns, bo
         status = status_pb2.Status.FromString(response.content)
     else:
         status = status_pb2.Status(**response.json())
-    assert status.code == 3 and status.message
+    assert status.code == 3
+    assert status.message
     assert not Span.objects.exists()
 
 

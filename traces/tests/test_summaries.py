@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from traces.models import Span, Trace, TraceService
 from traces.summaries import clock_skew
@@ -56,7 +57,8 @@ def test_one_batch_touching_many_traces_summarises_each(ns, django_assert_max_nu
         root = sid()
         spans.append(otlp_span(t, root, "", "root"))
         spans.extend(otlp_span(t, sid(), root, f"c{i}", i, 1, error=i == 0) for i in range(9))
-    with django_assert_max_num_queries(14):
+    # PostgreSQL: COPY, insert, aggregates, upserts, linking checks; SQLite's bulk_create needs a few more batches
+    with django_assert_max_num_queries(14 if connection.vendor == "postgresql" else 24):
         store_spans(ns, parsed(("svc", spans)))
     assert Trace.objects.filter(namespace=ns).count() == 20
     assert set(Trace.objects.values_list("span_count", "error_count", "root_name")) == {(10, 1, "root")}
