@@ -116,7 +116,7 @@ class _ScopePermission(permissions.BasePermission):
         token = request.auth
         if isinstance(token, ApiToken):
             if not token.has_scope(self.scope):
-                self.message = f"This token lacks the {self.scope!r} scope."
+                self.message = f"This token lacks the {str(self.scope)!r} scope."
                 return False
             return True
         if request.user and request.user.is_authenticated:

@@ -1,3 +1,18 @@
-from django.urls import URLPattern, URLResolver
+"""/api/v1/ jobs, executions and shards (DESIGN.md's API table; docs/api.md)."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from jobs.api import views
+
+_RUN = "jobs/<str:namespace>/<str:job>/executions/<str:execution_id>"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("jobs", views.JobList.as_view(), name="api-jobs"),
+    path("jobs/<str:namespace>/<str:job>", views.JobDetail.as_view(), name="api-job"),
+    path("executions", views.ExecutionListIngest.as_view(), name="api-executions"),
+    path(_RUN, views.ExecutionDetail.as_view(), name="api-execution"),
+    path(f"{_RUN}/shards", views.ShardList.as_view(), name="api-execution-shards"),
+    path("shards", views.ShardIngest.as_view(), name="api-shards"),
+]
