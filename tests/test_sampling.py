@@ -14,9 +14,17 @@ from django.test import RequestFactory
 from jobs.choices import Role
 from jobs.models import Job
 from jobs.sdk import Jobtrace, SamplingPolicy, decide
+from jobs.sdk.config import Config
 from jobs.sdk.sampling import PolicyCache
 from jobs.sdk.testing import CaptureConsole
 from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """The personas' passwords are hashed at creation; the default hasher costs ~0.5 s each on a busy machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 # --- the decision ---------------------------------------------------------------------------------------------
 
@@ -87,7 +95,7 @@ def test_every_decision_is_recorded_on_the_execution_and_unsampled_runs_export_n
 
 
 def test_policy_cache_without_a_namespace_uses_the_default(console):
-    cache = PolicyCache(Jobtrace(url=console.url, token="t").config)
+    cache = PolicyCache(Config(url=console.url, token="t"))
     assert cache.get("", "nightly") == SamplingPolicy(1.0, "default")
 
 
