@@ -153,3 +153,31 @@ def test_the_demo_replays_every_incident_and_each_is_found_through_the_api(subte
     for check in CHECKS:
         with subtests.test(msg=check.__name__.removeprefix("check_").replace("_", " ")):
             check(out.getvalue())
+
+
+def _replay(seed: int) -> list[tuple[Any, ...]]:
+    from datetime import UTC, datetime
+
+    from jobs.demo.runner import Demo
+    from jobs.sdk.testing import CaptureConsole
+
+    with CaptureConsole(default_rate=0.5) as console:
+        end = datetime(2026, 3, 2, 12, tzinfo=UTC)
+        Demo(console.url, {"shop": "t1", "payments": "t2"}, seed=seed, scale="small", end=end).run()
+        executions = console.latest("executions")
+        shards = console.latest("shards", key="shard_id")
+    return sorted(
+        [
+            (e["job"], e["execution_id"], e["trace_id"], e["sampled"], e["status"], e["finished_at"])
+            for e in executions.values()
+        ]
+        + [(s["execution_id"], s["shard_id"], s["trace_id"], s["span_id"], s["status"]) for s in shards.values()]
+    )
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_demo_is_deterministic_for_a_seed():
+    first, again, other = _replay(3), _replay(3), _replay(4)
+    assert first == again
+    assert first != other
+    assert len(first) > 50
