@@ -25,6 +25,7 @@ from jobs.sdk import (
     SimClock,
     current_execution,
     extract_context,
+    inject_headers,
     job_baggage,
     new_envelope,
 )
@@ -135,6 +136,32 @@ def test_trace_layout_shards_get_a_new_trace_linked_to_the_execution_span(export
     assert child.attributes["job.shard.id"] == "s-1"
     assert child.attributes["job.execution.id"] == run.execution_id
     assert shard.record()["trace_id"] == format(shard_span.context.trace_id, "032x")
+
+
+def test_a_worker_elsewhere_runs_shards_of_the_coordinators_execution_from_the_task_headers(exporter, console):
+    coordinator = _jt(exporter)
+    worker = Jobtrace(url=console.url, token="t", namespace="shop", service_name="map-worker", worker="w-7")
+    with coordinator.execution("account-migration", execution_id="mig-9", attempt=2) as run:
+        task_headers = inject_headers()  # sent with each map task over the queue
+    joined = worker.joined_execution(task_headers)
+    with joined.shard("acct-1", labels={"account": "1"}, index=0) as shard:
+        pass
+    worker.shutdown(timeout=10)
+    assert (joined.job, joined.execution_id, joined.attempt, joined.namespace) == (
+        "account-migration",
+        "mig-9",
+        2,
+        "shop",
+    )
+    (record,) = console.latest("shards", key="shard_id").values()
+    assert (record["execution_id"], record["trace_id"], record["worker"]) == ("mig-9", run.trace_id, "w-7")
+    assert record["span_id"] == shard.span_id
+    assert console.records("executions") == []  # the execution's record is the coordinator's
+    (shard_span,) = [s for s in console.spans() if s["name"] == "shard acct-1"]
+    assert shard_span["parent_span_id"] == run.span_id
+    assert shard_span["service"] == "map-worker"
+    with pytest.raises(ValueError, match="job baggage"):
+        worker.joined_execution({"traceparent": task_headers["traceparent"]})
 
 
 def test_a_failing_shard_with_raise_errors_off_fails_the_execution_but_not_the_loop(exporter):

@@ -236,6 +236,34 @@ class Jobtrace(Service):
 
         return decorate
 
+    def joined_execution(self, headers: Mapping[str, str]) -> ExecutionRun:
+        """The execution a task belongs to when its shards run on another worker (MapReduce over a queue).
+
+        The coordinator sends `inject_headers()` with each task; here they give the execution's identity (from
+        the job baggage) and its span (from `traceparent`), so `run.shard(...)` works as it does in-process. The
+        execution's own record stays the coordinator's to report; the sampling decision is the coordinator's."""
+        context = extract_context(headers)
+        entries = {k: str(v) for k, v in baggage.get_all(context).items()}
+        if not entries.get(conv.JOB_NAME) or not entries.get(conv.JOB_EXECUTION_ID):
+            raise ValueError("these headers carry no job baggage (job.name, job.execution.id): use inject_headers()")
+        try:
+            attempt = int(entries.get(conv.JOB_ATTEMPT, "1"))
+        except ValueError:
+            attempt = 1
+        run = self.execution(
+            entries[conv.JOB_NAME],
+            execution_id=entries[conv.JOB_EXECUTION_ID],
+            namespace=entries.get(conv.JOB_NAMESPACE, self.config.namespace),
+            trigger=entries.get(conv.JOB_TRIGGER, "scheduled"),
+            attempt=attempt,
+        )
+        run.span = trace.get_current_span(context)
+        run.trace_id, run.span_id = _hex_ids(run.span)
+        run.sampled = run.span.get_span_context().trace_flags.sampled
+        run.context = context
+        run.joined = True
+        return run
+
     def sampling_policy(self, job: str, namespace: str | None = None) -> SamplingPolicy:
         return self.policies.get(namespace if namespace is not None else self.config.namespace, job)
 
@@ -355,6 +383,8 @@ class ExecutionRun:
         self.shards_total = 0
         self.shards_failed = 0
         self.first_shard_error = ""
+        # True for an execution joined on another worker (Jobtrace.joined_execution): not entered, not reported.
+        self.joined = False
         self.span: Span = trace.INVALID_SPAN
         self.context: Context = Context()
         self._token: object = None
@@ -381,6 +411,8 @@ class ExecutionRun:
         return decide(self.trigger, self.jt.sampling_policy(self.job, self.namespace), self.jt.rng)
 
     def __enter__(self) -> ExecutionRun:
+        if self.joined:
+            raise RuntimeError("a joined execution is the coordinator's: run its shards, do not enter it")
         jt = self.jt
         links = list(self.links)
         attributes = self.job_attributes()
