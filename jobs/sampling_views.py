@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.views.decorators.http import require_POST
@@ -28,12 +27,13 @@ def update_sampling(request: HttpRequest, namespace: str, job: str) -> HttpRespo
     try:
         # The form shows a percentage; "rate" may also be given as a fraction by scripts ("0.3").
         rate = parse_rate(_from_percent(raw)) if request.POST.get("unit") == "percent" else parse_rate(raw)
-    except InvalidRate as exc:
-        messages.error(request, f"Sampling not changed: {exc}.")
+    except InvalidRate:
+        outcome = "invalid"
     else:
         set_sample_rate(found, rate)
-        messages.success(request, f"Scheduled runs are now sampled at {rate:.0%}; manual runs always are.")
-    return HttpResponseRedirect(links.job_url(namespace, job))
+        outcome = "saved"
+    # The outcome travels as a fixed code (never as text from the request) and the tag shows its message.
+    return HttpResponseRedirect(f"{links.job_url(namespace, job)}?sampling={outcome}#sampling")
 
 
 def _from_percent(raw: str) -> float | str:

@@ -202,7 +202,7 @@ def test_an_editor_changes_the_rate_with_the_form_and_returns_to_the_job_page(jo
     client.force_login(factories.user(ns, Role.EDITOR))
     response = client.post(_form_url("payments", "nightly-export"), {"rate": "30", "unit": "percent"})
     assert response.status_code == 302
-    assert response["Location"] == "/jobs/payments/nightly-export/"
+    assert response["Location"] == "/jobs/payments/nightly-export/?sampling=saved#sampling"
     assert Job.objects.get(pk=job.pk).sample_rate == pytest.approx(0.3)
 
 
@@ -211,6 +211,7 @@ def test_the_form_refuses_a_bad_rate_and_keeps_the_old_one(job, owner, client):
     client.force_login(owner)
     response = client.post(_form_url("payments", "nightly-export"), {"rate": "150", "unit": "percent"})
     assert response.status_code == 302
+    assert response["Location"] == "/jobs/payments/nightly-export/?sampling=invalid#sampling"
     assert Job.objects.get(pk=job.pk).sample_rate == 0.25
 
 
@@ -232,8 +233,8 @@ def test_the_form_is_refused_to_a_viewer_hidden_from_an_outsider_and_needs_csrf(
 def test_the_template_tag_shows_the_rate_to_everyone_and_the_form_to_editors_only(job, owner, teammate, outsider):
     template = Template("{% load sampling_tags %}{% sampling_policy job %}")
 
-    def render(user) -> str:
-        request = RequestFactory().get("/jobs/payments/nightly-export/")
+    def render(user, query: str = "") -> str:
+        request = RequestFactory().get("/jobs/payments/nightly-export/" + query)
         request.user = user
         return template.render(Context({"request": request, "job": job}))
 
@@ -244,3 +245,7 @@ def test_the_template_tag_shows_the_rate_to_everyone_and_the_form_to_editors_onl
     assert "csrfmiddlewaretoken" in as_owner
     assert "<form" not in as_teammate
     assert "<form" not in render(outsider)
+    assert "between 0 and 100" in render(owner, "?sampling=invalid")
+    assert "Saved." in render(owner, "?sampling=saved")
+    assert "&lt;b&gt;" not in render(owner, "?sampling=<b>")  # only fixed messages, never the query's text
+    assert "<b>" not in render(owner, "?sampling=<b>")

@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from opentelemetry import baggage, trace
@@ -31,7 +32,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from jobs.sdk import conventions as conv
-from jobs.sdk.clock import Clock, WallClock, rfc3339
+from jobs.sdk.clock import Clock, WallClock, rfc3339, to_ns
 from jobs.sdk.config import Config
 from jobs.sdk.propagation import Envelope, extract_context, producer_context, producer_link
 from jobs.sdk.records import EXECUTIONS, MESSAGES, SHARDS, RecordSender
@@ -180,7 +181,7 @@ class Jobtrace(Service):
         attempt: int = 1,
         params: Mapping[str, Any] | None = None,
         worker: str | None = None,
-        scheduled_at: int | None = None,
+        scheduled_at: datetime | int | None = None,
         envelope: Envelope | None = None,
         continue_trace: bool = False,
         context: Context | None = None,
@@ -207,7 +208,7 @@ class Jobtrace(Service):
             attempt=attempt,
             params=dict(params or {}),
             worker=worker if worker is not None else self.config.worker,
-            scheduled_at=scheduled_at,
+            scheduled_at=to_ns(scheduled_at) if isinstance(scheduled_at, datetime) else scheduled_at,
             envelope=envelope,
             continue_trace=continue_trace,
             context=context,

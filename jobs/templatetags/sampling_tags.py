@@ -16,6 +16,11 @@ from jobs.auth import Access
 
 register = template.Library()
 
+OUTCOMES = {
+    "saved": "Saved.",
+    "invalid": "Not changed: the rate must be a number between 0 and 100 %.",
+}
+
 
 @register.simple_tag(takes_context=True)
 def sampling_policy(context: dict[str, Any], job: Any) -> str:
@@ -33,6 +38,8 @@ def sampling_policy(context: dict[str, Any], job: Any) -> str:
             "can_edit": can_edit,
             "action": links.job_url(namespace, job.name) + "sampling",
             "updated_at": job.sampling_updated_at,
+            "outcome": request.GET.get("sampling", ""),
+            "outcome_message": OUTCOMES.get(request.GET.get("sampling", ""), ""),
         },
         request=request,
     )
