@@ -207,6 +207,7 @@ def test_records_and_spans_reach_the_console_over_http_with_the_bearer_token(con
     assert {s["name"] for s in spans} == {"nightly-export", "shard part-0"}
     assert {s["trace_id"] for s in spans} == {run.trace_id}
     assert {s["authorization"] for s in spans} == {"Bearer jt_secret"}
+    assert {r.headers.get("content-encoding") for r in console.posted("/v1/traces")} == {"gzip"}
     assert {s["service"] for s in spans} == {"nightly-worker"}
     auth = {r.headers.get("authorization") for r in console.posted("/api/v1/")}
     assert auth == {"Bearer jt_secret"}

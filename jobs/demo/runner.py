@@ -177,6 +177,7 @@ class Demo:
             export_timeout=60.0,
             max_queue_size=1_000_000,
             max_export_batch_size=1000,
+            compress_spans=False,
         )
         self._clients.append(jt)
         return jt

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
@@ -112,7 +113,12 @@ def export_processor(config: Config, exporter: SpanExporter | None = None) -> Sp
     thread sends them all in shared batches."""
     if exporter is None and config.otlp_endpoint:
         headers = dict(config.traces_headers) if config.traces_headers is not None else config.auth_headers()
-        exporter = OTLPSpanExporter(endpoint=config.otlp_endpoint, headers=headers, timeout=config.export_timeout)
+        exporter = OTLPSpanExporter(
+            endpoint=config.otlp_endpoint,
+            headers=headers,
+            timeout=config.export_timeout,
+            compression=Compression.Gzip if config.compress_spans else Compression.NoCompression,
+        )
     if exporter is None:
         return None
     if not config.batch_spans:
