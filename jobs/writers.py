@@ -503,10 +503,11 @@ def _sql(table_name: str, shape: frozenset[str], vendor: str) -> tuple[str, str]
     sets["updated_at"] = x("updated_at")
 
     key = ("job", "execution_id") if is_executions else ("execution", "shard_id")
+    # Only quoted model identifiers and fixed keywords are formatted in; every value is a bound parameter.
     insert = f"INSERT INTO {db_table} ({', '.join(column(c) for c in table.insert_columns)})"
     if vendor == "postgresql":
         picked = ", ".join(f"r.{column(c)}" for c in table.insert_columns)
-        head = f"{insert} SELECT {picked} FROM json_populate_recordset(NULL::{db_table}, %s::json) AS r"
+        head = f"{insert} SELECT {picked} FROM json_populate_recordset(NULL::{db_table}, %s::json) AS r"  # noqa: S608
     else:
         head = f"{insert} VALUES"
     assignments = ", ".join(f"{column(attr)} = {expr}" for attr, expr in sets.items())

@@ -318,12 +318,29 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise InvalidRecords([RecordError(None, None, "The body is empty; send a JSON object or list.")])
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except UnicodeDecodeError:
         raise InvalidRecords([RecordError(None, None, "The body is not UTF-8 encoded JSON.")]) from None
     except json.JSONDecodeError as exc:
         message = f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         raise InvalidRecords([RecordError(None, None, message)]) from None
+    if _SURROGATE_ESCAPE.search(body):
+        _refuse_unpaired_surrogates(data)
+    return data
+
+
+# `\ud800`..`\udfff` escapes decode to surrogates, which no database text column can hold when unpaired.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _refuse_unpaired_surrogates(data: Any) -> None:
+    items = data if isinstance(data, list) else [data]
+    for index, item in enumerate(items):
+        try:
+            json.dumps(item, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            message = "holds a \\u escape of an unpaired UTF-16 surrogate, which is not text"
+            raise InvalidRecords([RecordError(index if isinstance(data, list) else 0, None, message)]) from None
 
 
 def parse_executions(data: Any, *, max_batch: int) -> list[ExecutionRecord]:

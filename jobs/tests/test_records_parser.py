@@ -170,3 +170,11 @@ def test_any_json_either_parses_or_is_refused_with_field_errors_never_a_crash(da
             errors = invalid.errors
             assert errors, "a refusal always says why"
         assert all(isinstance(e.message, str) and e.message for e in errors)
+
+
+def test_an_unpaired_surrogate_escape_is_refused_with_its_item_index():
+    body = b'[{"job": "j", "execution_id": "1"}, {"job": "j\\ud800", "execution_id": "2"}]'
+    errors = errors_of(decode_json, body)
+    assert errors[0]["index"] == 1
+    assert "surrogate" in errors[0]["message"]
+    assert decode_json(b'[{"job": "\\ud83d\\ude00", "execution_id": "1"}]')[0]["job"] == "\U0001f600"
