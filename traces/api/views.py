@@ -31,13 +31,24 @@ def readable_traces(request: Request) -> QuerySet[Trace]:
     return Trace.objects.in_namespaces(access.readable).select_related(*TRACE_RELATED)
 
 
+_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        name,
+        float if name.endswith("_duration_ms") else str,
+        description=str(f.extra.get("help_text") or f.label or name),
+    )
+    for name, f in TraceFilterSet.base_filters.items()
+]
+
+
 class TraceList(APIView):
     permission_classes: ClassVar = [ReadScope]
 
     @extend_schema(
         summary="Search traces (answered from the per-trace summaries), newest first",
+        operation_id="traces_search",
         parameters=[
-            TraceFilterSet,  # type: ignore[list-item]
+            *_FILTER_PARAMETERS,
             OpenApiParameter("limit", int, description="At most this many (default and maximum: the search limit)."),
         ],
         responses=inline_serializer(
@@ -117,6 +128,7 @@ class TraceDetail(APIView):
     permission_classes: ClassVar = [ReadScope]
 
     @extend_schema(
+        operation_id="traces_get",
         summary="One trace: its summary, owning job/execution/shard, warnings and spans",
         parameters=[
             OpenApiParameter("namespace", str, description="When the id exists in several of your namespaces.")
