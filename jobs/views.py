@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from console import links
+from jobs import page_rows
 from jobs.auth import Access
 from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
 from jobs.filtersets import ExecutionFilterSet, JobFilterSet, LabelField, ShardFilterSet
@@ -287,6 +288,7 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
         "failed_total": sum(counts.get(s, 0) for s in FAILURE_STATUSES),
         "page": page,
         "shard_rows": shard_rows,
+        "shard_rows_html": page_rows.shard_rows(shard_rows),
         "status": status,
         "label": label_raw,
         "shard_q": shard_q,

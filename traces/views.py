@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from console import links
 from console.lookup import normalise_trace_id
+from jobs import page_rows
 from jobs.auth import Access
 from jobs.models import Execution
 from traces import waterfall as wf_mod
@@ -153,16 +154,17 @@ def _owner_links(trace: Trace | None) -> dict[str, str]:
 
 
 def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.Waterfall:
-    rows = list(
-        Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
-        .order_by()
-        .values_list(*wf_mod.SPAN_COLUMNS)[:TRACE_SPAN_LIMIT]
-    )
-    return wf_mod.build(
-        rows,
-        truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
-        expected_spans=trace.span_count if trace is not None else None,
-    )
+    with wf_mod.paused_gc():
+        rows = list(
+            Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
+            .order_by()
+            .values_list(*wf_mod.SPAN_COLUMNS)[:TRACE_SPAN_LIMIT]
+        )
+        return wf_mod.build(
+            rows,
+            truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
+            expected_spans=trace.span_count if trace is not None else None,
+        )
 
 
 # --- trace page and its fragments ---------------------------------------------------------------------------------
@@ -320,5 +322,12 @@ def trace_search(request: HttpRequest) -> HttpResponse:
                 }
             )
     template = "traces/_results.html" if _fragment(request) else "traces/search.html"
-    context = {"q": request.GET, "errors": filterset.errors, "results": results, "cut": cut, "limit": limit}
+    context = {
+        "q": request.GET,
+        "errors": filterset.errors,
+        "results": results,
+        "results_html": page_rows.trace_result_rows(results),
+        "cut": cut,
+        "limit": limit,
+    }
     return render(request, template, context, status=status)

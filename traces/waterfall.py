@@ -8,10 +8,13 @@ what looks wrong (orphans, clock skew, truncation). `open_set` chooses which sub
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import NamedTuple
 
 from django.utils.html import escape
@@ -40,27 +43,58 @@ class SpanTuple(NamedTuple):
 SPAN_COLUMNS = ("span_id", "parent_span_id", "name", "service", "kind", "start_ns", "duration_ns", "status_code")
 
 
-@dataclass
 class Row:
-    span_id: str
-    parent_span_id: str
-    name: str
-    service: str
-    kind: int
-    start_ns: int
-    duration_ns: int
-    is_error: bool
-    depth: int = 0
-    parent_index: int | None = None  # index in Waterfall.rows, None for roots and orphans
-    children: list[int] = field(default_factory=list)
-    descendants: int = 0
-    on_critical_path: bool = False
-    self_ns: int = 0
-    orphan: bool = False
+    """One span in the waterfall (slots and a plain __init__: 50,000 of these are built per request)."""
 
-    @property
-    def end_ns(self) -> int:
-        return self.start_ns + self.duration_ns
+    __slots__ = (
+        "children",
+        "depth",
+        "descendants",
+        "duration_ns",
+        "end_ns",
+        "is_error",
+        "kind",
+        "name",
+        "on_critical_path",
+        "orphan",
+        "parent_index",
+        "parent_span_id",
+        "self_ns",
+        "service",
+        "span_id",
+        "start_ns",
+    )
+
+    def __init__(
+        self,
+        span_id: str,
+        parent_span_id: str,
+        name: str,
+        service: str,
+        kind: int,
+        start_ns: int,
+        duration_ns: int,
+        is_error: bool,
+        depth: int = 0,
+        parent_index: int | None = None,
+        orphan: bool = False,
+    ) -> None:
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.name = name
+        self.service = service
+        self.kind = kind
+        self.start_ns = start_ns
+        self.duration_ns = duration_ns
+        self.end_ns = start_ns + duration_ns
+        self.is_error = is_error
+        self.depth = depth
+        self.parent_index = parent_index  # index in Waterfall.rows; None for roots and orphans
+        self.children: list[int] = []
+        self.descendants = 0
+        self.on_critical_path = False
+        self.self_ns = 0
+        self.orphan = orphan
 
 
 @dataclass(frozen=True)
@@ -111,89 +145,97 @@ class Waterfall:
         return min(leaves, key=lambda i: (-self.rows[i].depth, self.rows[i].start_ns))
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Fetching and building 10,000+ rows allocates a few hundred thousand objects: pause the cyclic collector
+    meanwhile (none of them form cycles), else it rescans the whole heap over and over."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build(
     spans: Iterable[Sequence], *, truncated_at: int | None = None, expected_spans: int | None = None
 ) -> Waterfall:
     """Spans (tuples in SPAN_COLUMNS order) → the waterfall. `truncated_at`: the fetch limit, when one applied."""
-    raw = [SpanTuple(*s) for s in spans]
     warnings: list[str] = []
-    # One row per span id; a span sent twice keeps its first copy.
-    by_id: dict[str, SpanTuple] = {}
-    for s in raw:
-        by_id.setdefault(s.span_id, s)
-    children: dict[str, list[SpanTuple]] = defaultdict(list)
-    roots: list[SpanTuple] = []
+    # One row per span id; a span sent twice keeps its first copy. Spans stay plain tuples until placed.
+    by_id: dict[str, Sequence] = {}
+    received = 0
+    for sp in spans:
+        received += 1
+        if sp[0] not in by_id:
+            by_id[sp[0]] = sp
+    children: dict[str, list[Sequence]] = {}
+    roots: list[Sequence] = []
     orphans = 0
-    for s in by_id.values():
-        parent = s.parent_span_id
-        if parent and parent in by_id and parent != s.span_id:
-            children[parent].append(s)
+    for sp in by_id.values():
+        parent = sp[1]
+        if parent and parent != sp[0] and parent in by_id:
+            kids = children.get(parent)
+            if kids is None:
+                children[parent] = [sp]
+            else:
+                kids.append(sp)
         else:
-            if parent and parent != s.span_id:
+            if parent and parent != sp[0]:
                 orphans += 1
-            roots.append(s)
-    order_key = lambda s: (s.start_ns, s.span_id)  # noqa: E731
+            roots.append(sp)
+    order_key = itemgetter(5, 0)  # start_ns, span_id
     roots.sort(key=order_key)
     for kids in children.values():
         kids.sort(key=order_key)
 
     rows: list[Row] = []
+    append = rows.append
     index_of: dict[str, int] = {}
     # Iterative depth-first walk: a chain of 10,000 spans must not hit the recursion limit.
-    stack: list[tuple[SpanTuple, int, int | None]] = [(r, 0, None) for r in reversed(roots)]
-    seen: set[str] = set()
+    stack: list[tuple[Sequence, int, int | None]] = [(r, 0, None) for r in reversed(roots)]
+    skewed = 0
     while stack:
-        s, depth, parent_index = stack.pop()
-        if s.span_id in seen:  # a parent cycle: draw each span once
+        sp, depth, parent_index = stack.pop()
+        sid = sp[0]
+        if sid in index_of:  # a parent cycle: draw each span once
             continue
-        seen.add(s.span_id)
-        row = Row(
-            span_id=s.span_id,
-            parent_span_id=s.parent_span_id,
-            name=s.name,
-            service=s.service,
-            kind=s.kind,
-            start_ns=s.start_ns,
-            duration_ns=max(s.duration_ns, 0),
-            is_error=s.status_code == ERROR,
-            depth=depth,
-            parent_index=parent_index,
-            orphan=parent_index is None and bool(s.parent_span_id) and s.parent_span_id != s.span_id,
-        )
-        index_of[s.span_id] = len(rows)
-        if parent_index is not None:
-            rows[parent_index].children.append(len(rows))
-        rows.append(row)
-        me = len(rows) - 1
-        for child in reversed(children.get(s.span_id, ())):
-            stack.append((child, depth + 1, me))
-    unreached = [s for s in by_id.values() if s.span_id not in seen]
-    if unreached:  # spans caught in a parent cycle with no way in from a root
-        for s in sorted(unreached, key=order_key):
-            index_of[s.span_id] = len(rows)
-            rows.append(
-                Row(s.span_id, s.parent_span_id, s.name, s.service, s.kind, s.start_ns, max(s.duration_ns, 0),
-                    s.status_code == ERROR, orphan=True)
-            )  # fmt: skip
+        me = len(rows)
+        index_of[sid] = me
+        start_ns = sp[5]
+        duration = sp[6] if sp[6] > 0 else 0
+        row = Row(sid, sp[1], sp[2], sp[3], sp[4], start_ns, duration, sp[7] == ERROR, depth, parent_index)
+        if parent_index is None:
+            row.orphan = bool(sp[1]) and sp[1] != sid
+        else:
+            p = rows[parent_index]
+            p.children.append(me)
+            if start_ns < p.start_ns - SKEW_TOLERANCE_NS or row.end_ns > p.end_ns + SKEW_TOLERANCE_NS:
+                skewed += 1
+        append(row)
+        kids = children.get(sid)
+        if kids:
+            for child in reversed(kids):
+                stack.append((child, depth + 1, me))
+    if len(rows) < len(by_id):  # spans caught in a parent cycle with no way in from a root
+        unreached = sorted((sp for sid, sp in by_id.items() if sid not in index_of), key=order_key)
+        for sp in unreached:
+            index_of[sp[0]] = len(rows)
+            append(Row(sp[0], sp[1], sp[2], sp[3], sp[4], sp[5], max(sp[6], 0), sp[7] == ERROR, orphan=True))
         warnings.append(f"{len(unreached)} spans form a parent cycle and are drawn as roots.")
 
     # Descendant counts (children come after their parent in tree order, so walk backwards).
     for i in range(len(rows) - 1, -1, -1):
-        p = rows[i].parent_index
-        if p is not None:
-            rows[p].descendants += rows[i].descendants + 1
+        r = rows[i]
+        if r.parent_index is not None:
+            rows[r.parent_index].descendants += r.descendants + 1
 
     start = min((r.start_ns for r in rows), default=0)
     end = max((r.end_ns for r in rows), default=0)
     services = sorted({r.service for r in rows})
-
-    skewed = 0
     for r in rows:
-        r.self_ns = _self_time(r, rows)
-        if r.parent_index is not None:
-            p = rows[r.parent_index]
-            if r.start_ns < p.start_ns - SKEW_TOLERANCE_NS or r.end_ns > p.end_ns + SKEW_TOLERANCE_NS:
-                skewed += 1
+        r.self_ns = _self_time(r, rows) if r.children else r.duration_ns
     critical = _critical_path(rows)
     for i in critical:
         rows[i].on_critical_path = True
@@ -214,7 +256,8 @@ def build(
         (SelfTime(f"{svc}: {op}", svc, ns, n) for (svc, op), (ns, n) in by_operation.items()),
         key=lambda t: (-t.self_ns, t.key),
     )
-    slowest = heapq.nsmallest(10, range(len(rows)), key=lambda i: (-rows[i].duration_ns, i))
+    durations = [r.duration_ns for r in rows]
+    slowest = heapq.nlargest(10, range(len(rows)), key=durations.__getitem__)
 
     if orphans:
         warnings.append(
@@ -226,7 +269,7 @@ def build(
             f"{skewed} span{'s' if skewed != 1 else ''} start before or end after their parent (clock skew "
             "between hosts?)."
         )
-    if truncated_at is not None and len(raw) >= truncated_at:
+    if truncated_at is not None and received >= truncated_at:
         warnings.append(f"Only the first {truncated_at:,} spans are shown; the trace is truncated.")
     elif expected_spans is not None and expected_spans > len(by_id):
         warnings.append(
