@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import heapq
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -225,30 +224,40 @@ def build(
             append(Row(sp[0], sp[1], sp[2], sp[3], sp[4], sp[5], max(sp[6], 0), sp[7] == ERROR, orphan=True))
         warnings.append(f"{len(unreached)} spans form a parent cycle and are drawn as roots.")
 
-    # Descendant counts (children come after their parent in tree order, so walk backwards).
+    # One backward pass (children come after their parent in tree order): descendant counts, self time, and the
+    # self time per service and per operation.
+    by_service: dict[str, list[int]] = {}
+    by_operation: dict[tuple[str, str], list[int]] = {}
+    start = end = 0
+    if rows:
+        start, end = rows[0].start_ns, rows[0].end_ns
     for i in range(len(rows) - 1, -1, -1):
         r = rows[i]
+        if r.start_ns < start:
+            start = r.start_ns
+        if r.end_ns > end:
+            end = r.end_ns
+        own = _self_time(r, rows) if r.children else r.duration_ns
+        r.self_ns = own
         if r.parent_index is not None:
             rows[r.parent_index].descendants += r.descendants + 1
-
-    start = min((r.start_ns for r in rows), default=0)
-    end = max((r.end_ns for r in rows), default=0)
-    services = sorted({r.service for r in rows})
-    for r in rows:
-        r.self_ns = _self_time(r, rows) if r.children else r.duration_ns
+        acc = by_service.get(r.service)
+        if acc is None:
+            by_service[r.service] = [own, 1]
+        else:
+            acc[0] += own
+            acc[1] += 1
+        op_key = (r.service, r.name)
+        acc = by_operation.get(op_key)
+        if acc is None:
+            by_operation[op_key] = [own, 1]
+        else:
+            acc[0] += own
+            acc[1] += 1
+    services = sorted(by_service)
     critical = _critical_path(rows)
     for i in critical:
         rows[i].on_critical_path = True
-
-    by_service: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_operation: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for r in rows:
-        acc = by_service[r.service]
-        acc[0] += r.self_ns
-        acc[1] += 1
-        acc = by_operation[(r.service, r.name)]
-        acc[0] += r.self_ns
-        acc[1] += 1
     self_by_service = sorted(
         (SelfTime(svc, svc, ns, n) for svc, (ns, n) in by_service.items()), key=lambda t: (-t.self_ns, t.key)
     )
