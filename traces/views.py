@@ -86,6 +86,7 @@ def span_detail_context(namespace_id: int, trace_id: str, span_id: str) -> dict[
         "links": span_links,
         "url": links.trace_url(trace_id, span_id),
         "exceptions": [e["exception"] for e in events if e["exception"]],
+        "other_events": [e for e in events if not e["exception"]],
     }
 
 
