@@ -12,9 +12,6 @@ import pytest
 CHROMIUM = os.environ.get("JOBTRACE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it are synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
@@ -22,6 +19,10 @@ def browser() -> Iterator[object]:
         pytest.skip(f"no Chromium at {CHROMIUM} (run `make browser`)")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make meanwhile are plain
+    # synchronous calls, which Django would otherwise refuse while a loop is running.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -30,6 +31,10 @@ def browser() -> Iterator[object]:
         )
         yield b
         b.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
