@@ -439,3 +439,47 @@ def test_configuration_comes_from_arguments_over_the_environment(monkeypatch):
     assert config.otlp_endpoint == "http://console.example:8000/v1/traces"
     collector = Config.from_env(traces_endpoint="http://collector:4318/v1/traces")
     assert collector.otlp_endpoint == "http://collector:4318/v1/traces"
+
+
+_FORGETFUL_SCRIPT = """
+import atexit, sys
+from jobs.sdk import Jobtrace
+from jobs.sdk.testing import CaptureConsole
+console = CaptureConsole(default_rate=1.0).start() if sys.argv[1] == "up" else None
+if console is not None:
+    atexit.register(lambda: print("records", len(console.latest("executions")), "spans", len(console.spans())))
+url = console.url if console else sys.argv[2]
+jt = Jobtrace(url=url, token="t", namespace="shop", export_timeout=30.0, exit_timeout=1.0)
+with jt.execution("exit-job", execution_id="x1"):
+    pass
+print("job done", flush=True)
+"""
+
+
+def _run_script(*args: str) -> tuple[str, float]:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", _FORGETFUL_SCRIPT, *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout, time.monotonic() - started
+
+
+def test_a_process_that_forgets_shutdown_still_sends_its_record_and_spans_at_exit():
+    out, _ = _run_script("up")
+    assert "job done" in out
+    assert "records 1 spans 1" in out
+
+
+def test_a_process_whose_console_is_down_exits_promptly_even_with_a_long_export_timeout():
+    out, seconds = _run_script("down", f"http://127.0.0.1:{_closed_port()}")
+    assert "job done" in out
+    assert seconds < 10  # interpreter start + the exit hook's 1 s bound, not the exporter's 30 s deadline

@@ -11,6 +11,7 @@ tracer on the same clock and exporter), `ExecutionRun` and `ShardRun` (context m
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import functools
 import inspect
@@ -18,6 +19,7 @@ import logging
 import random
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -154,6 +156,9 @@ class Jobtrace(Service):
         provider = self._provider(config.service_name)
         super().__init__(provider, clock or WallClock(), config.service_name)
         self._services[config.service_name] = self
+        self._closed = False
+        # A process that forgets shutdown() still sends what is buffered, for at most config.exit_timeout.
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
 
     def _provider(self, service_name: str) -> TracerProvider:
         return build_provider(
@@ -295,6 +300,9 @@ class Jobtrace(Service):
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Flush, then stop exporting. Bounded by `timeout`: a console that is down does not hold the process."""
+        if self._closed:
+            return True
+        self._closed = True
         flushed = self.flush(timeout)
         if isinstance(self._processor, BatchSpanProcessor):
             _shutdown_bounded(self._processor, timeout_millis=200 if not flushed else 1000)
@@ -316,6 +324,12 @@ class Jobtrace(Service):
         if namespace:
             record["namespace"] = namespace
         return record
+
+
+def _shutdown_at_exit(ref: weakref.ref[Jobtrace]) -> None:
+    jt = ref()
+    if jt is not None and not jt._closed:
+        jt.shutdown(timeout=jt.config.exit_timeout)
 
 
 def _shutdown_bounded(processor: BatchSpanProcessor, timeout_millis: int) -> None:

@@ -45,6 +45,8 @@ class Config:
     # Span batching (the demo raises the queue so simulated weeks fit).
     max_queue_size: int = 8192
     max_export_batch_size: int = 512
+    # At interpreter exit, how long a Jobtrace that was not shut down may spend sending what it buffered.
+    exit_timeout: float = 5.0
     # gzip span exports (what a network wants; the demo on loopback turns it off to save CPU).
     compress_spans: bool = True
     # False: export each span as it ends (tests, short scripts); True: in batches from a background thread.

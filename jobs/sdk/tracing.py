@@ -145,6 +145,8 @@ def build_provider(
         resource=resource,
         sampler=DecisionSampler(),
         id_generator=id_generator or RandomIdGenerator(),
+        # Jobtrace shuts its processor down itself, bounded (the SDK's own exit hook may wait 30 s per provider).
+        shutdown_on_exit=False,
     )
     provider.add_span_processor(BaggageAttributesProcessor())
     if processor is not None:
