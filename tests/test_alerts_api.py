@@ -98,3 +98,17 @@ def test_the_list_query_count_does_not_grow_with_alerts_or_links(reader, ns, dja
         response = reader.get("/api/v1/alerts")
     assert len(response.json()["results"]) == 6
     assert all(len(a["executions"]) == 5 for a in response.json()["results"])
+
+
+def test_times_with_offsets_postgresql_cannot_hold_are_read_as_utc(reader, alerts):
+    # ISO 8601 allows offsets up to ±23:59; PostgreSQL only ±15:59. The filter compares in UTC.
+    response = reader.get("/api/v1/alerts", {"since": "2000-06-16T19:06:30-22:39"})
+    assert response.status_code == 200
+    assert reader.get("/api/v1/alerts", {"until": "9999-12-31T23:00:00-05:00"}).status_code == 400
+
+
+def test_a_limit_that_is_not_a_positive_integer_is_a_400(reader, alerts):
+    assert reader.get("/api/v1/alerts?limit=abc").status_code == 400
+    assert reader.get("/api/v1/alerts?limit=0").status_code == 400
+    assert len(reader.get("/api/v1/alerts?limit=1").json()["results"]) == 1
+    assert len(reader.get("/api/v1/alerts?limit=100000").json()["results"]) == 2

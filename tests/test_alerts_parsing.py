@@ -151,3 +151,10 @@ def test_grafana_org_id_must_be_an_integer():
     with pytest.raises(PayloadError) as caught:
         parse_grafana(json.dumps(_minimal(orgId="one")))
     assert "orgId" in caught.value.errors
+
+
+def test_a_time_that_overflows_when_moved_to_utc_is_refused_not_crashed():
+    with pytest.raises(PayloadError) as caught:
+        parse_alertmanager(_minimal(alert={"startsAt": "9999-12-31T23:00:00-05:00"}))
+    assert "out of range" in caught.value.errors["alerts[0].startsAt"]
+    assert parse_time("2000-01-01T00:00:00-22:39") == datetime(2000, 1, 1, 22, 39, tzinfo=UTC)

@@ -105,7 +105,10 @@ def parse_time(raw: str) -> datetime | None:
         raise ValueError(f"{raw!r} is not a valid time: {exc}") from None
     if value.year <= 1:
         return None
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{raw!r} is out of range") from None
 
 
 def parse_alertmanager(payload: bytes | str | dict[str, Any]) -> Notification:
