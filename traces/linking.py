@@ -18,10 +18,12 @@ repetition of arrivals never matters. Results are stored, so pages and searches 
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 
 from jobs.models import Execution, Namespace, Shard
@@ -30,6 +32,33 @@ from traces.models import Span, SpanLink, Trace
 MAX_LINK_ROUNDS = 3  # traces linked through links of links: bounded, so a link cycle cannot loop
 
 Owner = tuple[int | None, int | None]  # (execution pk, shard pk)
+
+
+def lock(namespace_id: int, trace_ids: Iterable[str], execution_ids: Iterable[str], shard_ids: Iterable[str]) -> None:
+    """PostgreSQL: serialise, until commit, the transactions that touch the same traces or name the same
+    execution/shard ids (transaction-level advisory locks, all taken at once in one order).
+
+    Without it, two exporters sending spans of one trace at the same moment each recompute the summary from a
+    snapshot missing the other's spans; and an execution committed while spans naming it are being stored would
+    be missed by both sides' linking.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises every write transaction anyway
+    keys = {_key("t", namespace_id, t) for t in trace_ids}
+    keys.update(_key("e", namespace_id, e) for e in execution_ids)
+    keys.update(_key("s", namespace_id, s) for s in shard_ids)
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS keys",
+            [sorted(keys)],
+        )
+
+
+def _key(kind: str, namespace_id: int, value: str) -> int:
+    digest = hashlib.blake2b(f"jobtrace:{kind}:{namespace_id}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def on_records_changed(executions: Sequence[Execution], shards: Sequence[Shard]) -> None:
@@ -48,6 +77,9 @@ def on_records_changed(executions: Sequence[Execution], shards: Sequence[Shard])
             by_ns[s.namespace_id].add(s.trace_id)
         shard_ids[s.namespace_id].add(s.shard_id)
     for ns in set(exec_ids) | set(shard_ids):
+        # Before reading spans: a span writer naming these ids (or carrying these trace ids) either committed
+        # already, or waits for this transaction and then sees these records.
+        lock(ns, by_ns[ns], exec_ids[ns], shard_ids[ns])
         cond = Q()
         if exec_ids[ns]:
             cond |= Q(job_execution_id__in=exec_ids[ns])

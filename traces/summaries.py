@@ -44,10 +44,55 @@ def _roots(namespace_id: int, trace_ids: Sequence[str], parentless: bool) -> dic
     return roots
 
 
-def recompute(namespace_id: int, trace_ids: Sequence[str]) -> list[Trace]:
-    """Upsert the summary (and per-service rows) of each trace from its stored spans. Returns the summaries."""
+# PostgreSQL: the whole recomputation in two statements, computed where the spans are.
+_PG_TRACES = """
+WITH agg AS (
+    SELECT trace_id, min(start_ns) AS start_ns, max(start_ns + duration_ns) AS end_ns, count(*) AS n,
+           count(*) FILTER (WHERE status_code = 2) AS errors,
+           array_agg(DISTINCT service ORDER BY service) AS services
+    FROM traces_span WHERE namespace_id = %(ns)s AND trace_id = ANY(%(ids)s)
+    GROUP BY trace_id
+), root AS (
+    SELECT DISTINCT ON (trace_id) trace_id, span_id, service, name
+    FROM traces_span WHERE namespace_id = %(ns)s AND trace_id = ANY(%(ids)s)
+    ORDER BY trace_id, (parent_span_id <> ''), start_ns, span_id
+)
+INSERT INTO traces_trace (namespace_id, trace_id, root_span_id, root_service, root_name, start_ns, duration_ns,
+                          span_count, error_count, services, first_seen_at, updated_at)
+SELECT %(ns)s, a.trace_id, r.span_id, r.service, r.name, a.start_ns, greatest(a.end_ns - a.start_ns, 0), a.n,
+       a.errors, to_jsonb(a.services), %(now)s, %(now)s
+FROM agg a JOIN root r USING (trace_id)
+ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
+    root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
+    start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
+    error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
+"""
+_PG_SERVICES = """
+INSERT INTO traces_traceservice (trace_id, namespace_id, service, start_ns, span_count, error_count)
+SELECT t.id, %(ns)s, s.service, t.start_ns, count(*), count(*) FILTER (WHERE s.status_code = 2)
+FROM traces_span s JOIN traces_trace t ON t.namespace_id = s.namespace_id AND t.trace_id = s.trace_id
+WHERE s.namespace_id = %(ns)s AND s.trace_id = ANY(%(ids)s)
+GROUP BY t.id, t.start_ns, s.service
+ON CONFLICT (trace_id, service) DO UPDATE SET
+    start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count
+"""
+
+
+def recompute(namespace_id: int, trace_ids: Sequence[str]) -> None:
+    """Upsert the summary (and per-service rows) of each trace from its stored spans."""
     if not trace_ids:
-        return []
+        return
+    if connection.vendor == "postgresql":
+        params = {"ns": namespace_id, "ids": list(trace_ids), "now": timezone.now()}
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_TRACES, params)
+            cursor.execute(_PG_SERVICES, params)
+        return
+    _recompute_orm(namespace_id, trace_ids)
+
+
+def _recompute_orm(namespace_id: int, trace_ids: Sequence[str]) -> None:
+    """The same with the ORM (SQLite): one aggregate query, one root query, two upserts."""
     per_service = (
         Span.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids)
         .order_by()
@@ -69,7 +114,7 @@ def recompute(namespace_id: int, trace_ids: Sequence[str]) -> list[Trace]:
         t["errors"] += row["errors"]
         services[row["trace_id"]].append((row["service"], row["n"], row["errors"]))
     if not agg:
-        return []
+        return
     roots = _roots(namespace_id, list(agg), parentless=True)
     missing = [t for t in agg if t not in roots]
     if missing:  # the root has not arrived (yet): the earliest span stands in
@@ -121,7 +166,6 @@ def recompute(namespace_id: int, trace_ids: Sequence[str]) -> list[Trace]:
         unique_fields=["trace", "service"],
         update_fields=["start_ns", "span_count", "error_count"],
     )
-    return summaries
 
 
 # --- clock skew ------------------------------------------------------------------------------------------------

@@ -114,6 +114,12 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
     result.traces = trace_ids
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            linking.lock(
+                namespace_id,
+                trace_ids,
+                {s.job_execution_id for s in unique if s.job_execution_id},
+                {s.job_shard_id for s in unique if s.job_shard_id},
+            )
             inserted = _copy_insert(namespace_id, unique)
         else:
             inserted = _orm_insert(namespace_id, unique)

@@ -84,3 +84,39 @@ def test_a_child_starting_before_its_parent_on_another_service_is_flagged_not_ch
     by_id = {s.span_id: s for s in stored}
     for w in warnings:
         assert by_id[w.span_id].start_ns < by_id[w.parent_span_id].start_ns  # kept as received
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_exporters_sending_one_trace_at_the_same_moment_leave_an_exact_summary():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises every write)")
+    import threading
+
+    from django.db import connections
+
+    from tests import factories
+
+    namespace = factories.namespace("concurrent")
+    traces = [tid() for _ in range(40)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def exporter(service: str) -> None:
+        try:
+            barrier.wait()
+            for t in traces:
+                store_spans(namespace, parsed((service, [otlp_span(t, sid(), name=service) for _ in range(5)])))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=exporter, args=(s,)) for s in ("api", "worker")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    summaries = list(Trace.objects.filter(namespace=namespace).values_list("span_count", "services"))
+    assert len(summaries) == 40
+    assert all(row == (10, ["api", "worker"]) for row in summaries), summaries
