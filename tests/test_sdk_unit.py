@@ -356,6 +356,12 @@ def test_an_envelope_follows_the_identity_rules_and_the_consumer_links_back(expo
     assert created.span_id == format(request_span.get_span_context().span_id, "016x")
     with jt.execution("order-fulfilment", trigger="event", envelope=received) as run:
         follow_on = new_envelope("order.fulfilled", cause=received)
+        implicit = new_envelope("order.audited")  # the triggering message is the cause by default
+    assert (implicit.causation_id, implicit.correlation_id, implicit.tenant_id) == (
+        created.message_id,
+        "req-42",
+        "acme",
+    )
     assert follow_on.message_id not in (created.message_id, "")
     assert follow_on.correlation_id == "req-42"
     assert follow_on.causation_id == created.message_id

@@ -121,9 +121,17 @@ def new_envelope(
     """An envelope to publish from the current span (identity rules: new id, inherited correlation and tenant).
 
     `cause` is the envelope being handled (its message_id becomes the causation_id, its correlation_id and
-    tenant are inherited) or the id of the request that caused this message.
+    tenant are inherited) or the id of the request that caused this message. Without one, inside an execution
+    that a message triggered, that message is the cause.
     """
     mid = message_id or new_id()
+    if cause is None:
+        # Inside an execution that a message triggered, that message is the cause.
+        from jobs.sdk.client import current_execution
+
+        running = current_execution()
+        if running is not None and running.envelope is not None:
+            cause = running.envelope
     if isinstance(cause, Envelope):
         causation = cause.message_id
         correlation = correlation_id or cause.correlation_id or cause.message_id
