@@ -34,7 +34,9 @@ def console_url(transactional_db) -> Iterator[str]:
 
 @pytest.fixture
 def jt(console_url, token) -> Iterator[Jobtrace]:
-    client = Jobtrace(url=console_url, token=token, namespace="payments", service_name="migration-worker")
+    client = Jobtrace(
+        url=console_url, token=token, namespace="payments", service_name="migration-worker", policy_timeout=10.0
+    )
     yield client
     client.shutdown(timeout=5)
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.db import connections
+from django.urls import get_resolver
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -39,6 +40,8 @@ def serve_console(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         from console.wsgi import application
 
     app: WSGIHandler = application  # type: ignore[assignment]
+    # Import every view now, not on the first request (which a client with a short timeout would give up on).
+    get_resolver().url_patterns  # noqa: B018
     server = _Server((host, port), _QuietHandler, ipv6=False, allow_reuse_address=True)
     server.set_app(app)
     logging.getLogger("django.server").setLevel(logging.ERROR)

@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--scale", choices=sorted(SCALES), default="full")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when jobs already exist")
-        parser.add_argument("--url", default="", help="send to this running console instead of starting one")
+        parser.add_argument(
+            "--url", default="", help="send to this running console (on the same database) instead of starting one"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_empty"] and has_data():
