@@ -6,13 +6,19 @@ A Django template loop costs ~0.5 ms per row of this size; these lists show 100-
 from __future__ import annotations
 
 from collections.abc import Iterable
+from html import escape as _html_escape
 from typing import Any
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from jobs.choices import FAILURE_STATUSES, RunStatus
 from jobs.stats import format_ms
+
+
+def escape(value: object) -> str:
+    """HTML-escape (quotes too) with the standard library: a plain str, several times faster than Django's
+    escape() when joining thousands of rows."""
+    return _html_escape(str(value))
 
 
 def status_badge(status: str) -> str:

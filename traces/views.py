@@ -8,6 +8,7 @@ over in a template. Everything is scoped to the caller's namespaces; an unknown 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -281,6 +282,44 @@ def trace_download(request: HttpRequest, trace_id: str) -> HttpResponse:
 # --- trace search -------------------------------------------------------------------------------------------------
 
 
+SEARCH_COLUMNS = (
+    "trace_id",
+    "root_service",
+    "root_name",
+    "start_ns",
+    "duration_ns",
+    "span_count",
+    "error_count",
+    "services",
+    "job__name",
+    "job__namespace__name",
+    "execution_id",
+    "execution__execution_id",
+    "execution__job__name",
+    "execution__job__namespace__name",
+    "shard__shard_id",
+    "shard__execution_id",
+)
+
+
+def _owner_values(row: dict[str, Any]) -> dict[str, str]:
+    """_owner_links for a SEARCH_COLUMNS row."""
+    out: dict[str, str] = {}
+    job, ns_name = row["job__name"], row["job__namespace__name"]
+    if job is None and row["execution_id"] is not None:
+        job, ns_name = row["execution__job__name"], row["execution__job__namespace__name"]
+    if job is None:
+        return out
+    out.update(job=links.job_url(ns_name, job), job_name=job, namespace=ns_name)
+    eid = row["execution__execution_id"]
+    if eid is not None:
+        out.update(execution=links.execution_url(ns_name, job, eid), execution_id=eid)
+        if row["shard__shard_id"] is not None and row["shard__execution_id"] == row["execution_id"]:
+            sid = row["shard__shard_id"]
+            out.update(shard=links.shard_url(ns_name, job, eid, sid), shard_id=sid)
+    return out
+
+
 def _fragment(request: HttpRequest) -> bool:
     """An htmx swap of the results (not a history restore, which needs the whole page)."""
     htmx = getattr(request, "htmx", None)
@@ -307,18 +346,16 @@ def trace_search(request: HttpRequest) -> HttpResponse:
         status = 200 if _fragment(request) else 400  # htmx does not swap 4xx answers
     else:
         status = 200
-        found = list(
-            filterset.qs.order_by("-start_ns").select_related(
-                "job__namespace", "execution__job__namespace", "shard__execution"
-            )[: limit + 1]
-        )
+        # Plain values, not model instances: 200 rows with their owners cost a third of the time this way.
+        found = list(filterset.qs.order_by("-start_ns").values(*SEARCH_COLUMNS)[: limit + 1])
         cut = len(found) > limit
-        for t in found[:limit]:
+        for row in found[:limit]:
+            t = SimpleNamespace(**row)
             results.append(
                 {
                     "t": t,
                     "url": links.trace_url(t.trace_id),
-                    "owner": _owner_links(t),
+                    "owner": _owner_values(row),
                     "started": datetime.fromtimestamp(t.start_ns / 1e9, tz=UTC),
                 }
             )
