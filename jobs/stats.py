@@ -130,31 +130,46 @@ class DurationChart:
     bars: list[Bar]
     width: int
     height: int
-    usual_ms: float | None
-    usual_y: float | None
+    usual_ms: float | None  # the latest run's baseline
+    usual_points: str  # SVG polyline of each run's baseline
     max_ms: int
     slow_count: int
+
+
+# A run is compared with the median of the runs before it (up to this many), once there are at least MIN_BASELINE.
+BASELINE_RUNS = 20
+MIN_BASELINE = 3
 
 
 def duration_chart(
     runs: Sequence[tuple[str, int | None, str, str]], width: int = 720, height: int = 140, gap: float = 2.0
 ) -> DurationChart:
-    """runs: (status, duration_ms, label, url), oldest first. Bars taller than SLOW_FACTOR x the median stand out."""
+    """runs: (status, duration_ms, label, url), oldest first. A run slower than SLOW_FACTOR x the median of the
+    runs before it (its usual duration) stands out; so a 5 s → 15 s regression is marked from its first run on,
+    however many slow runs follow it in the window."""
     timed = [d for _, d, _, _ in runs if d is not None]
-    usual = statistics.median(timed) if timed else None
     top = max(timed, default=0) or 1
     n = max(len(runs), 1)
     slot = width / n
     bar_w = min(max(slot - gap, 1.0), 40.0)
     bars: list[Bar] = []
     slow_count = 0
+    earlier: list[int] = []
+    points: list[str] = []
+    baseline: float | None = None
     for i, (status, d, label, url) in enumerate(runs):
+        window = earlier[-BASELINE_RUNS:]
+        baseline = statistics.median(window) if len(window) >= MIN_BASELINE else None
         h = (d / top) * (height - 4) if d is not None else 0
-        slow = d is not None and usual is not None and len(timed) >= 3 and d > usual * SLOW_FACTOR
+        slow = d is not None and baseline is not None and d > baseline * SLOW_FACTOR
         slow_count += slow
+        x = round(i * slot, 1)
+        if baseline is not None:
+            y = round(height - (baseline / top) * (height - 4), 1)
+            points.append(f"{x},{y} {round(x + slot, 1)},{y}")
         bars.append(
             Bar(
-                x=round(i * slot, 1),
+                x=x,
                 y=round(height - h, 1),
                 width=round(bar_w, 1),
                 height=round(max(h, 1), 1),
@@ -165,8 +180,9 @@ def duration_chart(
                 url=url,
             )
         )
-    usual_y = round(height - (usual / top) * (height - 4), 1) if usual is not None else None
-    return DurationChart(bars, width, height, usual, usual_y, int(top if timed else 0), slow_count)
+        if d is not None and status not in FAILURE_STATUSES:
+            earlier.append(d)
+    return DurationChart(bars, width, height, baseline, " ".join(points), int(top if timed else 0), slow_count)
 
 
 def format_ms(ms: float | None) -> str:

@@ -139,3 +139,10 @@ def test_a_fifteen_second_run_stands_out_among_five_second_runs():
     assert chart.bars[-1].slow
     assert not any(b.slow for b in chart.bars[:-1])
     assert chart.bars[-1].height > 2.5 * chart.bars[0].height
+
+
+def test_every_run_of_a_regression_stands_out_even_when_it_is_half_the_window():
+    runs = [("succeeded", 2000, f"#{i}", "") for i in range(3)] + [("succeeded", 16700, f"#s{i}", "") for i in range(3)]
+    chart = duration_chart(runs)
+    assert [b.slow for b in chart.bars] == [False, False, False, True, True, True]
+    assert chart.usual_ms == 2000
