@@ -209,3 +209,44 @@ def test_duration_is_whole_milliseconds_and_none_when_unknown_or_negative():
     assert duration_ms(a, b.replace(microsecond=500)) == 1001  # half up
     assert duration_ms(a, None) is None
     assert duration_ms(b, a) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_for_the_same_new_execution_neither_fail_nor_duplicate(ns):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers on one file lock, there is no race to test")
+    batch = [{"job": "race", "execution_id": "1", "shard_id": str(i), "status": "running"} for i in range(200)]
+    later = [{**item, "status": "succeeded"} for item in batch]
+
+    def send(items):
+        try:
+            return shards(ns, *items).as_counts()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(send, [batch, later, batch[::-1], later[::-1]]))
+    assert sum(r["created"] for r in results) == 200
+    assert Execution.objects.filter(job__name="race").count() == 1
+    assert set(Shard.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_keys_are_scoped_to_their_parents(ns):
+    shards(
+        ns,
+        {"job": "a", "execution_id": "1", "shard_id": "0"},
+        {"job": "a", "execution_id": "2", "shard_id": "0"},
+        {"job": "b", "execution_id": "1", "shard_id": "0"},
+    )
+    run(ns, {"job": "a", "execution_id": "1", "status": "running"}, {"job": "b", "execution_id": "1"})
+    assert Job.objects.filter(namespace=ns).count() == 2
+    assert sorted(Execution.objects.values_list("job__name", "execution_id", "placeholder")) == [
+        ("a", "1", False),
+        ("a", "2", True),
+        ("b", "1", False),
+    ]
+    assert Shard.objects.filter(shard_id="0").count() == 3
