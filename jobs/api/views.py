@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
@@ -55,6 +56,7 @@ _INGEST_RESPONSES = {
     400: OpenApiResponse(RecordErrorsSerializer, description="Invalid records; nothing was stored."),
     401: OpenApiResponse(description="No or an invalid bearer token."),
     403: OpenApiResponse(description="The token lacks `ingest`, or a record names another namespace."),
+    413: OpenApiResponse(RecordErrorsSerializer, description="The body exceeds DATA_UPLOAD_MAX_MEMORY_SIZE."),
 }
 
 
@@ -212,7 +214,13 @@ def _ingest(
     echo: Callable[[Namespace, Any], dict[str, str]],
 ) -> Response:
     try:
-        records = parse(decode_json(request.body), max_batch=settings.JOBTRACE_MAX_BATCH)
+        body = request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"The body is larger than {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE); send smaller batches."
+        return Response({"errors": [RecordError(None, None, message).as_dict()]}, status=413)
+    try:
+        records = parse(decode_json(body), max_batch=settings.JOBTRACE_MAX_BATCH)
         targets = _namespaces(Access.of(request), records)
     except InvalidRecords as invalid:
         return Response({"errors": [e.as_dict() for e in invalid.errors]}, status=status.HTTP_400_BAD_REQUEST)

@@ -209,3 +209,11 @@ def test_a_full_batch_is_a_handful_of_queries_not_one_per_row(api, django_assert
     # a resend: token, savepoint, jobs, executions, shards upsert (nothing changed: nothing read back), release
     with django_assert_num_queries(6):
         assert post(api, "/api/v1/shards", batch).json()["unchanged"] == 1000
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_over_the_size_limit_is_a_413_that_says_so(api):
+    r = post(api, "/api/v1/shards", [shard(i, error="x" * 100) for i in range(20)])
+    assert r.status_code == 413
+    assert "smaller batches" in r.json()["errors"][0]["message"]
+    assert not Shard.objects.exists()
