@@ -81,9 +81,12 @@ def test_a_big_trace_opens_only_the_ancestors_of_errors_and_the_critical_path():
     ids = {wf.rows[i].span_id for i in visible}
     assert "g300" in ids  # the error is shown
     assert "g1" not in ids  # other subtrees stay collapsed
-    assert len(visible) == 1 + 600 + 2  # root, its children, the error's and the critical path's grandchild
+    # root, 100 of its 600 children (the two that lead somewhere among them), the error's and the critical
+    # path's grandchild
+    assert len(visible) == 1 + waterfall.MAX_CHILDREN + 2
     html = waterfall.render_rows(wf, visible, opened, trace_url="/traces/t/")
     assert 'data-unloaded="1"' in html  # collapsed rows say how much is behind them
+    assert 'data-unloaded="1000"' in html  # and the root: 500 children and their 500 children are not shown
     assert html.count('class="wf-row') == len(visible)
 
 
@@ -146,3 +149,17 @@ def test_every_run_of_a_regression_stands_out_even_when_it_is_half_the_window():
     chart = duration_chart(runs)
     assert [b.slow for b in chart.bars] == [False, False, False, True, True, True]
     assert chart.usual_ms == 2000
+
+
+def test_a_span_with_thousands_of_children_shows_a_hundred_plus_what_matters():
+    spans = [s("root", "", 0, 100_000)] + [s(f"c{i}", "root", i * 10, 5, error=(i == 4321)) for i in range(5000)]
+    wf = waterfall.build(spans)  # 5,000 sequential children: all on the critical path
+    opened = waterfall.open_set(wf)
+    visible = waterfall.visible_rows(wf, opened, keep=opened | waterfall.important(wf))
+    ids = {wf.rows[i].span_id for i in visible}
+    assert "c4321" in ids  # the error is kept
+    assert len(visible) <= 1 + waterfall.MAX_CHILDREN + waterfall.MAX_CRITICAL + 1
+    html = waterfall.render_rows(wf, visible, opened, trace_url="/traces/t/")
+    assert 'class="wf-more"' in html  # the root says how many children are not shown
+    everything = waterfall.visible_rows(wf, opened, max_children=None)
+    assert len(everything) == 5001

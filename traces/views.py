@@ -186,7 +186,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
     extra = [wf.index_of[selected]] if selected else []
     opened = wf_mod.open_set(wf, extra=extra)
-    visible = wf_mod.visible_rows(wf, opened)
+    visible = wf_mod.visible_rows(wf, opened, keep=opened | wf_mod.important(wf, extra))
     trace_url = links.trace_url(trace_id)
     rows_html = wf_mod.render_rows(wf, visible, opened, trace_url=trace_url, selected=selected)
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
@@ -211,7 +211,8 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "detail": detail,
             "linked_here": linked_here,
             "trace_url": trace_url,
-            "critical": [rows[i] for i in wf.critical_path],
+            "critical": [rows[i] for i in wf.critical_path[:50]],
+            "critical_more": max(len(wf.critical_path) - 50, 0),
             "slowest": [rows[i] for i in wf.slowest],
             "self_by_service": wf.self_by_service[:20],
             "self_by_operation": wf.self_by_operation[:20],
@@ -253,7 +254,9 @@ def trace_rows(request: HttpRequest, trace_id: str, span_id: str) -> HttpRespons
     if index is None:
         raise Http404("no such span")
     opened = wf_mod.open_set(wf) | {index}
-    visible = wf_mod.visible_rows(wf, opened, within=index)
+    # The expanded row shows all its children; rows below keep the page's limits.
+    keep = opened | wf_mod.important(wf) | set(wf.rows[index].children)
+    visible = wf_mod.visible_rows(wf, opened, within=index, keep=keep)
     html = wf_mod.render_rows(wf, visible, opened, trace_url=links.trace_url(trace_id))
     return HttpResponse(html)
 

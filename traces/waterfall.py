@@ -351,15 +351,30 @@ def _critical_path(rows: list[Row]) -> list[int]:
     return sorted(path)
 
 
+# A big trace opens at most this many critical-path spans and error spans (the longest / the first), and shows at
+# most MAX_CHILDREN children of one span until that span is expanded on request.
+MAX_CRITICAL = 50
+MAX_ERRORS = 200
+MAX_CHILDREN = 100
+
+
+def important(wf: Waterfall, extra: Iterable[int] = ()) -> set[int]:
+    """What a big trace opens to: error spans, the longest spans of the critical path, and `extra` rows."""
+    rows = wf.rows
+    critical = wf.critical_path
+    if len(critical) > MAX_CRITICAL:
+        critical = heapq.nlargest(MAX_CRITICAL, critical, key=lambda i: rows[i].duration_ns)
+    return set(wf.error_rows[:MAX_ERRORS]) | set(critical) | set(extra)
+
+
 def open_set(wf: Waterfall, *, full_limit: int = 400, extra: Iterable[int] = ()) -> set[int]:
     """Rows whose children are shown. A small trace opens fully; a big one opens only the ancestors of error spans,
     of the critical path and of `extra` rows (the selected span), so it shows what matters and little else."""
     rows = wf.rows
     if len(rows) <= full_limit:
         return set(range(len(rows)))
-    wanted = set(wf.error_rows) | set(wf.critical_path) | set(extra)
     opened: set[int] = set()
-    for i in wanted:
+    for i in important(wf, extra):
         p = rows[i].parent_index
         while p is not None and p not in opened:
             opened.add(p)
@@ -367,18 +382,36 @@ def open_set(wf: Waterfall, *, full_limit: int = 400, extra: Iterable[int] = ())
     return opened
 
 
-def visible_rows(wf: Waterfall, opened: set[int], within: int | None = None) -> list[int]:
-    """Rows shown when `opened` rows show their children: roots (or `within` and below) down through open rows."""
+def visible_rows(
+    wf: Waterfall,
+    opened: set[int],
+    within: int | None = None,
+    *,
+    keep: set[int] | None = None,
+    max_children: int | None = MAX_CHILDREN,
+) -> list[int]:
+    """Rows shown, in tree order: roots (or `within`) and, below every opened row, its children. A row with more
+    than `max_children` children shows those in `keep` (what matters) and its first others up to the limit; the
+    rest load when it is expanded (`max_children=None`)."""
     rows = wf.rows
-    span = wf.subtree(within) if within is not None else range(len(rows))
+    keep = opened if keep is None else keep
+    roots = [within] if within is not None else [i for i, r in enumerate(rows) if r.parent_index is None]
     out: list[int] = []
-    skip_until = -1
-    for i in span:
-        if i < skip_until:
-            continue
+    stack = list(reversed(roots))
+    while stack:
+        i = stack.pop()
         out.append(i)
         if i not in opened:
-            skip_until = i + rows[i].descendants + 1
+            continue
+        kids = rows[i].children
+        if max_children is not None and len(kids) > max_children:
+            chosen = {c for c in kids if c in keep}
+            for c in kids:
+                if len(chosen) >= max_children:
+                    break
+                chosen.add(c)
+            kids = sorted(chosen)
+        stack.extend(reversed(kids))
     return out
 
 
@@ -437,7 +470,12 @@ def render_rows(
         else:
             toggle = '<span class="wf-leaf"></span>'
         more = f' data-unloaded="{hidden_children}"' if hidden_children else ""
-        badge = f'<span class="wf-more">+{hidden_children:,}</span>' if hidden_children else ""
+        badge = (
+            f'<button type="button" class="wf-more" title="Load the {hidden_children:,} spans not shown">'
+            f"+{hidden_children:,}</button>"
+            if hidden_children
+            else ""
+        )
         parts.append(
             f'<div class="{" ".join(classes)}" id="span-{sid}" data-span="{sid}" data-depth="{r.depth}"{more}>'
             f'<div class="wf-label">{toggle}'

@@ -96,6 +96,11 @@
   }
 
   document.addEventListener("click", function (event) {
+    var more = event.target.closest(".wf-more");
+    if (more && wf.contains(more)) {
+      expandRemote(more.closest(".wf-row"));
+      return;
+    }
     var toggle = event.target.closest(".wf-toggle");
     if (toggle && wf.contains(toggle)) {
       var row = toggle.closest(".wf-row");
