@@ -129,8 +129,9 @@ def _manage(url: str, *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> float:
-    """Decode + COPY straight into traces_span, one process: the rate nothing above can beat."""
+def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> tuple[float, float]:
+    """Decode + COPY straight into traces_span, one process: the rate nothing above can beat.
+    Returns (spans/s wall clock, CPU µs per span: this process plus its PostgreSQL backend)."""
     import django
 
     django.setup()
@@ -139,6 +140,8 @@ def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> fl
 
     cols = ", ".join(_COLUMNS)
     with psycopg.connect(url) as conn:
+        backend = {conn.execute("SELECT pg_backend_pid()").fetchone()[0]}  # type: ignore[index]
+        cpu0 = time.process_time() + _cpu_seconds(backend)
         started = time.perf_counter()
         total = 0
         for body in payloads:
@@ -148,24 +151,52 @@ def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> fl
                     copy.write_row((*row[1:], "2026-01-01T00:00:00Z"))
             conn.commit()
             total += len(spans)
-        return total / (time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        cpu = time.process_time() + _cpu_seconds(backend) - cpu0
+        return total / wall, cpu / total * 1e6
 
 
-def _worker_peak_mib() -> float:
-    """Peak RSS (VmHWM) of the gunicorn processes started below this one."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: set[int]) -> float:
+    """utime + stime of these processes (this machine's /proc), in seconds."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def _descendants() -> set[int]:
     me = os.getpid()
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    descendants = set()
+    found: set[int] = set()
     frontier = {me}
     while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - descendants
-        descendants |= frontier
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def _backends(url: str) -> set[int]:
+    """PostgreSQL backend processes serving the benchmark database (PostgreSQL runs on this box)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _worker_peak_mib() -> float:
+    """Peak RSS (VmHWM) of the gunicorn processes started below this one."""
     peak = 0.0
-    for pid in descendants:
+    for pid in _descendants():
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -175,7 +206,8 @@ def _worker_peak_mib() -> float:
     return peak
 
 
-def _post_all(base: str, token: str, fmt: str, payloads: list[bytes]) -> tuple[float, int]:
+def _post_all(base: str, token: str, fmt: str, payloads: list[bytes], url: str) -> tuple[float, float]:
+    """Returns (spans/s wall clock, server CPU µs per span: gunicorn workers plus their PostgreSQL backends)."""
     content_type = "application/json" if fmt == "json" else "application/x-protobuf"
     headers = {"Content-Type": content_type, "Authorization": f"Bearer {token}"}
     errors: list[str] = []
@@ -194,15 +226,19 @@ def _post_all(base: str, token: str, fmt: str, payloads: list[bytes]) -> tuple[f
                 errors.append(f"{response.status_code}: {response.text[:200]}")
 
     threads = [threading.Thread(target=work) for _ in range(CLIENT_THREADS)]
+    server = (_descendants() - {os.getpid()}) | _backends(url)
+    cpu0 = _cpu_seconds(server)
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    cpu = _cpu_seconds(server) - cpu0
     if errors:
         raise RuntimeError(f"{len(errors)} request(s) failed, e.g. {errors[0]}")
-    return len(payloads) * SPANS_PER_BATCH / elapsed, len(payloads)
+    spans = len(payloads) * SPANS_PER_BATCH
+    return spans / elapsed, cpu / spans * 1e6
 
 
 def main() -> None:
@@ -224,8 +260,8 @@ def main() -> None:
     results = {}
     with gunicorn(url, workers=2) as base:
         for fmt, ps in payloads.items():
-            _post_all(base, token, fmt, ps[:4])  # warm-up: connections, imports
-            results[fmt] = _post_all(base, token, fmt, ps[4:])[0]
+            _post_all(base, token, fmt, ps[:4], url)  # warm-up: connections, imports
+            results[fmt] = _post_all(base, token, fmt, ps[4:], url)
         server_peak = _worker_peak_mib()
 
     with psycopg.connect(url) as conn:
@@ -236,13 +272,20 @@ def main() -> None:
         f"batches of {SPANS_PER_BATCH} spans ({SPANS_PER_TRACE}/trace, 8 attributes, an event on 1 in 8), "
         f"{batches} batches per format, {CLIENT_THREADS} client threads, gunicorn 2 workers"
     )
+    load = os.getloadavg()[0]
     for fmt in ("protobuf", "json"):
-        rate, ceiling = results[fmt], ceilings[fmt]
+        (rate, cpu), (ceiling, ceiling_cpu) = results[fmt], ceilings[fmt]
         verdict = "ok" if rate >= TARGETS[fmt] and rate >= ceiling / 2 else "BELOW TARGET"
         print(
             f"{fmt:>8}: {rate:9,.0f} spans/s end to end  | ceiling (decode+COPY, 1 process) {ceiling:9,.0f} spans/s"
             f"  | {rate / ceiling:5.0%} of ceiling | target {TARGETS[fmt]:,} | {sizes[fmt]:.0f} KiB/batch  [{verdict}]"
         )
+        print(
+            f"{'':>8}  CPU per span: end to end {cpu:5.1f} µs (gunicorn workers + their PostgreSQL backends), "
+            f"ceiling {ceiling_cpu:5.1f} µs; on 2 idle cores that is ~{2e6 / cpu:,.0f} vs ~{2e6 / ceiling_cpu:,.0f} "
+            "spans/s"
+        )
+    print(f"load average at the end: {load:.1f} on {os.cpu_count()} cores (other work on the box slows the wall clock)")
     print(f"peak RSS: gunicorn worker {server_peak:.0f} MiB, bench client {peak_rss_mib():.0f} MiB")
     print(
         f"stored {stored:,} spans (expected {expected:,}); {traces[0]:,} trace summaries counting {traces[1]:,} spans"

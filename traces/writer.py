@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -183,13 +184,24 @@ def _text(value: str) -> str:
 
 
 def _copy_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
+    rows = list(_rows(namespace_id, spans))
+    now = timezone.now()
+    # Fast path: COPY straight into traces_span. A span already stored (an exporter's retry, a re-import) makes it
+    # fail on the unique constraint; the savepoint is then rolled back and the rows take the staging path below.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY traces_span ({_COLS}, received_at) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row[1:], now))
+            return len(rows)
+    except psycopg.errors.UniqueViolation:
+        pass
     with connection.cursor() as cursor:
         _ensure_stage(cursor)
-        raw_cursor = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw_cursor.copy(f"COPY {_STAGE} (ord, {_COLS}) FROM STDIN") as copy:
-            for row in _rows(namespace_id, spans):
+        with cursor.cursor.copy(f"COPY {_STAGE} (ord, {_COLS}) FROM STDIN") as copy:
+            for row in rows:
                 copy.write_row(row)
-        cursor.execute(_INSERT, [timezone.now()])
+        cursor.execute(_INSERT, [now])
         inserted = cursor.rowcount
         cursor.execute(f"TRUNCATE {_STAGE}")
     return max(inserted, 0)
