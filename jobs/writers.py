@@ -44,6 +44,7 @@ from functools import cache, lru_cache
 from typing import Any, Literal
 
 from django.db import connection, transaction
+from django.db.models.base import DEFERRED
 from django.utils import timezone
 
 from jobs.choices import STATUS_RANK, RunStatus, Trigger
@@ -171,9 +172,7 @@ def upsert_shards(namespace: Namespace, records: Sequence[ShardRecord]) -> Write
         result.created = len(created)
         result.updated = len(changed.keys() - created)
         result.unchanged = len(keys) - len(changed)
-        # Built from RETURNING (no second read): keys, status and trace ids loaded, other fields deferred.
-        names = ["id", *table.returning]
-        result.shards = [Shard.from_db(connection.alias, names, (pk, *changed[pk])) for pk in sorted(changed)]
+        result.shards = _returned_shards(table, changed)
         if placeholders:
             result.executions = list(Execution.objects.filter(pk__in=placeholders).order_by("pk"))
         _link(result.executions, result.shards)
@@ -228,6 +227,18 @@ def _execution_ids(
     added = lookup({j for j, _ in missing}, {e for _, e in missing})
     found.update(added)
     return found, sorted(added.values())
+
+
+def _returned_shards(table: _Table, changed: dict[int, tuple[Any, ...]]) -> list[Shard]:
+    """Shards built from RETURNING (no second read): keys, status and trace ids loaded, other fields deferred."""
+    names = ["id", *table.returning]
+    # Every concrete field by position, DEFERRED where RETURNING has no value: Model.from_db's fast path.
+    attnames = [f.attname for f in Shard._meta.concrete_fields]
+    where = [names.index(a) if a in names else None for a in attnames]
+    return [
+        Shard.from_db(connection.alias, attnames, [DEFERRED if i is None else row[i] for i in where])
+        for row in ((pk, *changed[pk]) for pk in sorted(changed))
+    ]
 
 
 def _link(executions: list[Execution], shards: list[Shard]) -> None:
