@@ -21,7 +21,6 @@ from traces.ingest.spans import (
     ParsedSpan,
     ParseError,
     ParseResult,
-    hex_id,
     is_zero,
 )
 
@@ -207,6 +206,8 @@ def _int(value: Any, what: str) -> int:
 
 
 def _enum(value: Any, names: Mapping[str, int], what: str, maximum: int) -> int:
+    if type(value) is int and 0 <= value <= maximum:
+        return value
     if value is None or value == "":
         return 0
     if isinstance(value, str):
@@ -270,13 +271,15 @@ def _json_attrs(kvs: Any) -> dict[str, Any]:
 
 def _json_id(value: Any, nbytes: int, result: ParseResult) -> str | None:
     """A hex id (any case); tolerated: base64 (Tempo). None when neither."""
-    width = nbytes * 2
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return None
-    if len(value) == width:
-        h = hex_id(value, width)
-        if h is not None:
-            return h
+    if len(value) == nbytes * 2:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = b""
+        if len(raw) == nbytes:
+            return raw.hex()
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -293,29 +296,29 @@ def _json_span(
     if not isinstance(s, dict):
         result.reject(f"{where}: not an object")
         return None
-    trace_id = _json_id(_get(s, "traceId", "trace_id"), 16, result)
-    if trace_id is None or is_zero(trace_id):
+    trace_id = _json_id(s.get("traceId") or s.get("trace_id"), 16, result)
+    if trace_id is None or trace_id == _ZERO32:
         result.reject(f"{where}: traceId must be 32 hex characters, not all zero")
         return None
-    span_id = _json_id(_get(s, "spanId", "span_id"), 8, result)
-    if span_id is None or is_zero(span_id):
+    span_id = _json_id(s.get("spanId") or s.get("span_id"), 8, result)
+    if span_id is None or span_id == _ZERO16:
         result.reject(f"{where}: spanId must be 16 hex characters, not all zero")
         return None
-    raw_parent = _get(s, "parentSpanId", "parent_span_id")
+    raw_parent = s.get("parentSpanId") or s.get("parent_span_id")
     parent = ""
     if raw_parent:
         parent_id = _json_id(raw_parent, 8, result)
         if parent_id is None:
             result.reject(f"{where}: parentSpanId must be empty or 16 hex characters")
             return None
-        parent = "" if is_zero(parent_id) else parent_id
+        parent = "" if parent_id == _ZERO16 else parent_id
     name = s.get("name")
     if not isinstance(name, str) or not name:
         result.reject(f"{where}: name is missing")
         return None
     try:
-        start = _int(_get(s, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
-        end = _int(_get(s, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
+        start = _int(s.get("startTimeUnixNano") or s.get("start_time_unix_nano"), "startTimeUnixNano")
+        end = _int(s.get("endTimeUnixNano") or s.get("end_time_unix_nano"), "endTimeUnixNano")
         if not 0 <= start <= _MAX_INT64 or not 0 <= end <= _MAX_INT64:
             raise ValueError("times must fit in 64 bits")
         kind = _enum(s.get("kind"), _KIND_NAMES, "kind", 5)
@@ -326,7 +329,10 @@ def _json_span(
         status_message = status.get("message") or ""
         attributes = _json_attrs(s.get("attributes"))
         events = []
-        for e in s.get("events") or []:
+        raw_events = s.get("events")
+        if raw_events and type(raw_events) is not list:
+            raise ValueError("events must be a list")
+        for e in raw_events or ():
             if not isinstance(e, dict):
                 raise ValueError("an event is not an object")
             events.append(
@@ -337,7 +343,10 @@ def _json_span(
                 }
             )
         links = []
-        for link in s.get("links") or []:
+        raw_links = s.get("links")
+        if raw_links and type(raw_links) is not list:
+            raise ValueError("links must be a list")
+        for link in raw_links or ():
             if not isinstance(link, dict):
                 raise ValueError("a link is not an object")
             lt = _json_id(_get(link, "traceId", "trace_id"), 16, result)
@@ -352,7 +361,7 @@ def _json_span(
                     "attributes": _json_attrs(link.get("attributes")),
                 }
             )
-        flags = _int(s.get("flags"), "flags")
+        flags = _int(s.get("flags"), "flags") if "flags" in s else 0
         if not 0 <= flags < 2**32:
             raise ValueError("flags must fit in 32 bits")
         flags &= _FLAGS_MASK
