@@ -23,12 +23,17 @@ twice in a statement); records that send different sets of fields go in separate
 on which fields were sent). A typical batch is one statement. Rows are sorted by key inside each statement so
 concurrent batches take row locks in the same order.
 
-SQL is written once for PostgreSQL and SQLite (>= 3.35: upsert with `excluded.` and RETURNING); the only
-per-vendor pieces are `_Vendor`'s small expressions (JSON emptiness, "is distinct from", milliseconds between).
+SQL is written once for PostgreSQL and SQLite (>= 3.35: upsert with `excluded.` and RETURNING); the per-vendor
+pieces are small: how rows travel (PostgreSQL: the whole group as one JSON parameter read by
+`json_populate_recordset`, so the statement stays short and binding is one `json.dumps`; SQLite: a VALUES list,
+chunked under its parameter limit) and three expressions (JSON emptiness, "is distinct from", milliseconds
+between).
 
 `traces.linking.on_records_changed` is called inside the same transaction with the rows created or changed, so
 records and their links commit together (a linking failure rolls the batch back and the client retries;
-ingest is idempotent). Executions whose trigger envelope names a message also go to
+ingest is idempotent). Shards handed to it are built from RETURNING (id, namespace, execution, shard id, status,
+attempt, trace and span id loaded; other fields deferred, i.e. one query each if touched); executions are read
+whole. Executions whose trigger envelope names a message also go to
 `jobs.causality.record_envelopes`, so the message id resolves in the lookup.
 """
 
