@@ -250,3 +250,25 @@ def test_a_namespace_parameter_that_cannot_be_a_name_is_a_400(client, owner):
     client.force_login(owner)
     response = client.post(AM + "?namespace=pay%00ments", data=payload, content_type="application/json")
     assert response.status_code == 400
+
+
+def test_a_notification_costs_the_same_queries_for_3_alerts_as_for_30(ingester, ns):
+    from django.test.utils import CaptureQueriesContext
+
+    job = factories.job(ns, "nightly")
+    for i in range(30):
+        factories.execution(job, f"r{i}", status=RunStatus.FAILED, trace_id=factories.trace_id())
+    start = timezone.now() - timedelta(minutes=5)
+
+    def queries_for(count: int, first: int) -> int:
+        alerts = []
+        for i in range(first, first + count):
+            alerts.append(fa.alert({"job": "nightly", "execution_id": f"r{i % 30}", "n": str(i)}, start))
+            alerts.append(fa.alert({"job": "nightly", "n": str(i)}, start))  # job window
+            alerts.append(fa.alert({"shard_id": "s", "trace_id": factories.trace_id(), "n": str(i)}, start))
+        with CaptureQueriesContext(connection) as captured:
+            assert _post(ingester, AM, fa.notification(*alerts)).status_code == 200
+        return len(captured.captured_queries)
+
+    queries_for(1, 1000)  # the token's first use records last_used_at
+    assert queries_for(3, 0) == queries_for(30, 100)
