@@ -252,18 +252,18 @@ def test_a_namespace_parameter_that_cannot_be_a_name_is_a_400(client, owner):
     assert response.status_code == 400
 
 
-def test_a_notification_costs_the_same_queries_for_3_alerts_as_for_30(ingester, ns):
+def test_a_notification_costs_the_same_queries_for_3_alerts_as_for_10(ingester, ns):
     from django.test.utils import CaptureQueriesContext
 
     job = factories.job(ns, "nightly")
-    for i in range(30):
+    for i in range(10):
         factories.execution(job, f"r{i}", status=RunStatus.FAILED, trace_id=factories.trace_id())
     start = timezone.now() - timedelta(minutes=5)
 
     def queries_for(count: int, first: int) -> int:
         alerts = []
         for i in range(first, first + count):
-            alerts.append(fa.alert({"job": "nightly", "execution_id": f"r{i % 30}", "n": str(i)}, start))
+            alerts.append(fa.alert({"job": "nightly", "execution_id": f"r{i % 10}", "n": str(i)}, start))
             alerts.append(fa.alert({"job": "nightly", "n": str(i)}, start))  # job window
             alerts.append(fa.alert({"shard_id": "s", "trace_id": factories.trace_id(), "n": str(i)}, start))
         with CaptureQueriesContext(connection) as captured:
@@ -271,4 +271,5 @@ def test_a_notification_costs_the_same_queries_for_3_alerts_as_for_30(ingester, 
         return len(captured.captured_queries)
 
     queries_for(1, 1000)  # the token's first use records last_used_at
-    assert queries_for(3, 0) == queries_for(30, 100)
+    # (Small enough that SQLite's bound-parameter limit does not split the bulk statements into batches.)
+    assert queries_for(3, 0) == queries_for(10, 100)
