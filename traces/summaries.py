@@ -44,35 +44,38 @@ def _roots(namespace_id: int, trace_ids: Sequence[str], parentless: bool) -> dic
     return roots
 
 
-# PostgreSQL: the whole recomputation in two statements, computed where the spans are.
-_PG_TRACES = """
-WITH agg AS (
-    SELECT trace_id, min(start_ns) AS start_ns, max(start_ns + duration_ns) AS end_ns, count(*) AS n,
-           count(*) FILTER (WHERE status_code = 2) AS errors,
-           array_agg(DISTINCT service ORDER BY service) AS services
+# PostgreSQL: the whole recomputation in one statement, computed where the spans are: the per-(trace, service)
+# aggregate is read once, rolled up per trace, upserted into traces_trace, and the RETURNING rows feed the
+# per-service upsert (no second lookup of the traces).
+_PG_RECOMPUTE = """
+WITH per_service AS (
+    SELECT trace_id, service, min(start_ns) AS start_ns, max(start_ns + duration_ns) AS end_ns, count(*) AS n,
+           count(*) FILTER (WHERE status_code = 2) AS errors
     FROM traces_span WHERE namespace_id = %(ns)s AND trace_id = ANY(%(ids)s)
-    GROUP BY trace_id
+    GROUP BY trace_id, service
+), per_trace AS (
+    SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns, sum(n) AS n, sum(errors) AS errors,
+           jsonb_agg(service ORDER BY service) AS services
+    FROM per_service GROUP BY trace_id
 ), root AS (
     SELECT DISTINCT ON (trace_id) trace_id, span_id, service, name
     FROM traces_span WHERE namespace_id = %(ns)s AND trace_id = ANY(%(ids)s)
     ORDER BY trace_id, (parent_span_id <> ''), start_ns, span_id
+), upserted AS (
+    INSERT INTO traces_trace (namespace_id, trace_id, root_span_id, root_service, root_name, start_ns, duration_ns,
+                              span_count, error_count, services, first_seen_at, updated_at)
+    SELECT %(ns)s, a.trace_id, r.span_id, r.service, r.name, a.start_ns, greatest(a.end_ns - a.start_ns, 0), a.n,
+           a.errors, a.services, %(now)s, %(now)s
+    FROM per_trace a JOIN root r USING (trace_id)
+    ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
+        root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
+        start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
+        error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
+    RETURNING id, trace_id, start_ns
 )
-INSERT INTO traces_trace (namespace_id, trace_id, root_span_id, root_service, root_name, start_ns, duration_ns,
-                          span_count, error_count, services, first_seen_at, updated_at)
-SELECT %(ns)s, a.trace_id, r.span_id, r.service, r.name, a.start_ns, greatest(a.end_ns - a.start_ns, 0), a.n,
-       a.errors, to_jsonb(a.services), %(now)s, %(now)s
-FROM agg a JOIN root r USING (trace_id)
-ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
-    root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
-    start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
-    error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
-"""
-_PG_SERVICES = """
 INSERT INTO traces_traceservice (trace_id, namespace_id, service, start_ns, span_count, error_count)
-SELECT t.id, %(ns)s, s.service, t.start_ns, count(*), count(*) FILTER (WHERE s.status_code = 2)
-FROM traces_span s JOIN traces_trace t ON t.namespace_id = s.namespace_id AND t.trace_id = s.trace_id
-WHERE s.namespace_id = %(ns)s AND s.trace_id = ANY(%(ids)s)
-GROUP BY t.id, t.start_ns, s.service
+SELECT u.id, %(ns)s, s.service, u.start_ns, s.n, s.errors
+FROM per_service s JOIN upserted u USING (trace_id)
 ON CONFLICT (trace_id, service) DO UPDATE SET
     start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count
 """
@@ -85,8 +88,7 @@ def recompute(namespace_id: int, trace_ids: Sequence[str]) -> None:
     if connection.vendor == "postgresql":
         params = {"ns": namespace_id, "ids": list(trace_ids), "now": timezone.now()}
         with connection.cursor() as cursor:
-            cursor.execute(_PG_TRACES, params)
-            cursor.execute(_PG_SERVICES, params)
+            cursor.execute(_PG_RECOMPUTE, params)
         return
     _recompute_orm(namespace_id, trace_ids)
 
