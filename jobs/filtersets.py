@@ -45,9 +45,16 @@ class MomentField(forms.CharField):
             moment = None
         if moment is None:
             raise forms.ValidationError(
-                f"{text!r} is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor a look-back (15m, 24h, 7d)."
+                "%(value)r is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor a look-back (15m, 24h, 7d).",
+                params={"value": text[:80]},
             )
-        return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+        if timezone.is_naive(moment):
+            return moment.replace(tzinfo=UTC)
+        try:
+            # Stored and compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("%(value)r is out of range.", params={"value": text[:80]}) from None
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -61,7 +68,7 @@ class TraceIdField(forms.CharField):
     def to_python(self, value: Any) -> str:  # type: ignore[override]
         text = super().to_python(value).strip()
         if text and not _HEX32.match(text):
-            raise forms.ValidationError(f"{text[:80]!r} is not a trace id (32 hex digits).")
+            raise forms.ValidationError("%(value)r is not a trace id (32 hex digits).", params={"value": text[:80]})
         return text.lower()
 
 
@@ -78,7 +85,9 @@ class LabelField(forms.CharField):
             return None
         key, sep, label_value = text.partition(":")
         if not sep or not key.strip():
-            raise forms.ValidationError(f"{text[:80]!r} is not a label filter; use key:value, e.g. account:1000002.")
+            raise forms.ValidationError(
+                "%(value)r is not a label filter; use key:value, e.g. account:1000002.", params={"value": text[:80]}
+            )
         return key.strip(), label_value.strip()
 
 

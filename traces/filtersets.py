@@ -41,7 +41,9 @@ def parse_when(value: str) -> datetime:
     if parsed is None:
         day = parse_date(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
         if day is None:
-            raise forms.ValidationError(f"{value!r} is not a time: use RFC 3339, a date, or an age like 24h")
+            raise forms.ValidationError(
+                "%(value)r is not a time: use RFC 3339, a date, or an age like 24h", params={"value": value[:80]}
+            )
         parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -233,3 +233,23 @@ def test_a_label_key_or_value_with_odd_characters_is_matched_literally(reader, n
 def test_an_id_with_a_nul_character_is_a_404_not_a_server_error(reader, migration):
     assert reader.get("/api/v1/jobs/payments/account-migration%00/executions/run-1").status_code == 404
     assert reader.get("/api/v1/jobs/payments/account-migration/executions/run%00/shards").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["trace_id=50%25", "since=50%25d", "label=%25s"])
+def test_a_percent_sign_in_a_bad_filter_value_is_a_400_not_a_server_error(reader, migration, query):
+    path = (
+        "/api/v1/jobs/payments/account-migration/executions/run-1/shards" if "label" in query else "/api/v1/executions"
+    )
+    response = reader.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert "%" in response.content.decode()
+
+
+def test_a_time_with_an_offset_postgresql_cannot_store_is_read_in_utc(reader, ns, migration):
+    # 2024-01-01T00:00:00-22:39 is 2024-01-01T22:39:00Z; PostgreSQL refuses the -22:39 offset itself.
+    job = factories.job(ns, "old-runs")
+    factories.execution(job, "before", started_at=datetime(2024, 1, 1, 20, 0, tzinfo=UTC))
+    factories.execution(job, "after", started_at=datetime(2024, 1, 1, 23, 0, tzinfo=UTC))
+    response = reader.get("/api/v1/executions", {"since": "2024-01-01T00:00:00-22:39", "job": "old-runs"})
+    assert response.status_code == 200
+    assert [e["execution_id"] for e in response.json()["results"]] == ["after"]
