@@ -168,6 +168,10 @@ LOGGING = {
 
 # Largest number of records one ingest request may carry (executions, shards, messages).
 JOBTRACE_MAX_BATCH = env_int("JOBTRACE_MAX_BATCH", 1000, minimum=1)
+# Largest JSON body of a REST request (1,000 records with large params or errors need more than Django's 2.5 MB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("JOBTRACE_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
+# An alert that names only a job links the runs that were running or failed from this long before it started.
+JOBTRACE_ALERT_WINDOW_MARGIN_SECONDS = env_int("JOBTRACE_ALERT_WINDOW_MARGIN_SECONDS", 900, minimum=0)
 # OTLP/HTTP receiver: largest body, compressed or not (the decompressed stream is held to the same limit).
 OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Seconds a client is told to wait when the database is unavailable or the console is overloaded.

@@ -49,7 +49,6 @@ DEFAULT_LABEL_ROLES: dict[str, str] = {
     "shard_id": "shard_id",
     "trace_id": "trace_id",
 }
-DEFAULT_WINDOW_MARGIN = timedelta(minutes=15)
 # At most this many executions are linked to one alert by one rule (a noisy job alert must not link thousands).
 MAX_LINKS_PER_RULE = 50
 _WINDOW_STATUSES = (RunStatus.RUNNING, RunStatus.FAILED, RunStatus.TIMED_OUT)
@@ -81,8 +80,7 @@ def roles_of(labels: dict[str, str]) -> dict[str, str]:
 
 
 def window_margin() -> timedelta:
-    seconds = getattr(settings, "JOBTRACE_ALERT_WINDOW_MARGIN_SECONDS", None)
-    return DEFAULT_WINDOW_MARGIN if seconds is None else timedelta(seconds=int(seconds))
+    return timedelta(seconds=settings.JOBTRACE_ALERT_WINDOW_MARGIN_SECONDS)
 
 
 @dataclass(frozen=True)
