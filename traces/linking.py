@@ -62,41 +62,92 @@ def _key(kind: str, namespace_id: int, value: str) -> int:
 
 
 def on_records_changed(executions: Sequence[Execution], shards: Sequence[Shard]) -> None:
-    """Called by the record writers after executions/shards were upserted: re-link the spans that name them."""
-    by_ns: dict[int, set[str]] = defaultdict(set)
+    """Called by the record writers after executions/shards were upserted: re-link the spans that name them.
+
+    Cheap when nothing needs linking (the usual case: records arrive before their spans, and the span writer links
+    them when spans arrive): per namespace, one lock statement and one query that narrows the candidates to traces
+    that already have spans (by trace id or by naming these records) or were linked to these records before; when
+    there are none, nothing more runs.
+    """
+    trace_ids: dict[int, set[str]] = defaultdict(set)
     exec_ids: dict[int, set[str]] = defaultdict(set)
     shard_ids: dict[int, set[str]] = defaultdict(set)
-    exec_pks = [e.pk for e in executions if e.pk]
-    shard_pks = [s.pk for s in shards if s.pk]
+    exec_pks: dict[int, set[int]] = defaultdict(set)
+    shard_pks: dict[int, set[int]] = defaultdict(set)
     for e in executions:
+        ns = e.namespace_id
         if e.trace_id:
-            by_ns[e.namespace_id].add(e.trace_id)
-        exec_ids[e.namespace_id].add(e.execution_id)
+            trace_ids[ns].add(e.trace_id)
+        exec_ids[ns].add(e.execution_id)
+        if e.pk:
+            exec_pks[ns].add(e.pk)
     for s in shards:
+        ns = s.namespace_id
         if s.trace_id:
-            by_ns[s.namespace_id].add(s.trace_id)
-        shard_ids[s.namespace_id].add(s.shard_id)
-    for ns in set(exec_ids) | set(shard_ids):
+            trace_ids[ns].add(s.trace_id)
+        shard_ids[ns].add(s.shard_id)
+        if s.pk:
+            shard_pks[ns].add(s.pk)
+    for ns in sorted(set(exec_ids) | set(shard_ids)):
         # Before reading spans: a span writer naming these ids (or carrying these trace ids) either committed
         # already, or waits for this transaction and then sees these records.
-        lock(ns, by_ns[ns], exec_ids[ns], shard_ids[ns])
-        cond = Q()
-        if exec_ids[ns]:
-            cond |= Q(job_execution_id__in=exec_ids[ns])
-        if shard_ids[ns]:
-            cond |= Q(job_shard_id__in=shard_ids[ns])
-        named = Span.objects.filter(cond, namespace_id=ns).order_by().values_list("trace_id", flat=True).distinct()
-        by_ns[ns].update(named[:10000])
-    if exec_pks or shard_pks:  # traces linked before (an execution's trace id may have changed)
-        for ns, trace_id in (
-            Trace.objects.filter(Q(execution_id__in=exec_pks) | Q(shard_id__in=shard_pks))
-            .values_list("namespace_id", "trace_id")
-            .order_by()[:10000]
-        ):
-            by_ns[ns].add(trace_id)
-    for ns, trace_ids in by_ns.items():
-        if trace_ids:
-            link_traces(ns, sorted(trace_ids))
+        lock(ns, trace_ids[ns], exec_ids[ns], shard_ids[ns])
+        found = _traces_to_relink(ns, trace_ids[ns], exec_ids[ns], shard_ids[ns], exec_pks[ns], shard_pks[ns])
+        if found:
+            link_traces(ns, sorted(found))
+
+
+# Traces of one namespace that may change owner when these records change: the records' own trace ids that have
+# spans (one index probe each, stopping at the first span), traces with spans naming the records' execution/shard
+# ids (job attributes), and traces linked to these records before (a record's trace id may have changed).
+_PG_RELINK = """
+SELECT t FROM unnest(%(trace_ids)s::text[]) AS t
+WHERE EXISTS (SELECT 1 FROM traces_span s WHERE s.namespace_id = %(ns)s AND s.trace_id = t)
+UNION
+(SELECT trace_id FROM traces_span
+ WHERE namespace_id = %(ns)s AND job_execution_id <> '' AND job_execution_id = ANY(%(exec_ids)s) LIMIT 10000)
+UNION
+(SELECT trace_id FROM traces_span
+ WHERE namespace_id = %(ns)s AND job_shard_id <> '' AND job_shard_id = ANY(%(shard_ids)s) LIMIT 10000)
+UNION
+(SELECT trace_id FROM traces_trace
+ WHERE namespace_id = %(ns)s AND (execution_id = ANY(%(exec_pks)s) OR shard_id = ANY(%(shard_pks)s)) LIMIT 10000)
+"""
+
+
+def _traces_to_relink(
+    namespace_id: int,
+    trace_ids: set[str],
+    exec_ids: set[str],
+    shard_ids: set[str],
+    exec_pks: set[int],
+    shard_pks: set[int],
+) -> set[str]:
+    if connection.vendor == "postgresql":
+        params = {
+            "ns": namespace_id,
+            "trace_ids": sorted(trace_ids),
+            "exec_ids": sorted(exec_ids),
+            "shard_ids": sorted(shard_ids),
+            "exec_pks": sorted(exec_pks),
+            "shard_pks": sorted(shard_pks),
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_RELINK, params)
+            return {row[0] for row in cursor.fetchall()}
+    cond = Q(trace_id__in=trace_ids) if trace_ids else Q(pk__in=[])
+    if exec_ids:
+        cond |= Q(job_execution_id__in=exec_ids)
+    if shard_ids:
+        cond |= Q(job_shard_id__in=shard_ids)
+    spans = Span.objects.filter(cond, namespace_id=namespace_id).order_by().values_list("trace_id", flat=True)
+    found = set(spans.distinct()[:10000])
+    if exec_pks or shard_pks:
+        linked = Trace.objects.filter(
+            Q(execution_id__in=exec_pks) | Q(shard_id__in=shard_pks), namespace_id=namespace_id
+        )
+        found.update(linked.order_by().values_list("trace_id", flat=True)[:10000])
+    return found
 
 
 def link_traces(namespace_id: int, trace_ids: Sequence[str], new_spans: Iterable[Any] | None = None) -> None:

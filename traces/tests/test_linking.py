@@ -138,3 +138,46 @@ def test_linking_never_crosses_namespaces(ns, other_ns):
     )
     assert Trace.objects.get(namespace=ns, trace_id=t2).execution_id is None  # names another namespace
     assert mine.pk
+
+
+def test_records_whose_traces_have_no_spans_cost_two_queries_and_link_nothing(ns, django_assert_num_queries):
+    execution = factories.execution(factories.job(ns), "run-quiet", trace_id=tid())
+    shards = [factories.shard(execution, f"q-{i}", trace_id=tid(), span_id=sid()) for i in range(50)]
+    stored_elsewhere = tid()
+    store_spans(ns, parsed(("svc", [otlp_span(stored_elsewhere, sid())])))
+    # one lock statement (PostgreSQL) or one span query (SQLite), then one query narrowing the candidates: no more
+    with django_assert_num_queries(2):
+        on_records_changed([execution], shards)
+    assert Trace.objects.get(trace_id=stored_elsewhere).execution_id is None
+
+
+def test_only_the_records_whose_traces_have_spans_get_linked(ns):
+    execution = factories.execution(factories.job(ns), "run-mixed", trace_id=tid())
+    with_spans, root = tid(), sid()
+    store_spans(ns, parsed(("svc", [otlp_span(with_spans, root)])))
+    shards = [factories.shard(execution, f"m-{i}", trace_id=tid()) for i in range(20)]
+    shards.append(factories.shard(execution, "m-spans", trace_id=with_spans))
+    on_records_changed([execution], shards)
+    trace = Trace.objects.get(trace_id=with_spans)
+    assert (trace.execution_id, trace.shard_id) == (execution.pk, shards[-1].pk)
+    assert Trace.objects.filter(namespace=ns).count() == 1
+
+
+def test_an_execution_whose_trace_id_changed_releases_its_old_trace(ns):
+    old, new = tid(), tid()
+    store_spans(ns, parsed(("svc", [otlp_span(old, sid())])))
+    execution = factories.execution(factories.job(ns), "run-moved", trace_id=old)
+    on_records_changed([execution], [])
+    assert Trace.objects.get(trace_id=old).execution_id == execution.pk
+    execution.trace_id = new
+    execution.save(update_fields=["trace_id"])
+    on_records_changed([execution], [])
+    assert Trace.objects.get(trace_id=old).execution_id is None
+
+
+def test_records_in_another_namespace_never_link_spans_with_their_trace_id(ns, other_ns):
+    t = tid()
+    store_spans(ns, parsed(("svc", [otlp_span(t, sid())])))
+    theirs = factories.execution(factories.job(other_ns), "run-theirs", trace_id=t)
+    on_records_changed([theirs], [])
+    assert Trace.objects.get(namespace=ns, trace_id=t).execution_id is None
