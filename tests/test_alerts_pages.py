@@ -130,10 +130,11 @@ def test_the_execution_page_shows_the_alert_that_fired_for_it(client, teammate, 
 
 
 @pytest.mark.browser
-def test_one_click_from_the_alert_page_to_the_failing_shard_in_chromium(live_server, transactional_db, settings):
+def test_one_click_from_the_alert_page_to_the_failing_shard_in_chromium(
+    live_server, transactional_db, settings, browser
+):
     """The responder's path: alert list -> alert -> failing shard, in a real browser under the console's CSP."""
     from django.test import Client
-    from playwright.sync_api import sync_playwright
 
     ns = factories.namespace("payments")
     run = factories.execution(factories.job(ns, "settlement-migration"), "run-42", status=RunStatus.FAILED)
@@ -147,22 +148,17 @@ def test_one_click_from_the_alert_page_to_the_failing_shard_in_chromium(live_ser
     session = django_client.cookies[settings.SESSION_COOKIE_NAME].value
 
     problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            context = browser.new_context()
-            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
-            page = context.new_page()
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.goto(f"{live_server.url}/alerts/")
-            page.get_by_role("link", name="SettlementFailed").click()
-            page.wait_for_url("**/alerts/*/")
-            assert page.get_by_role("heading", name="Linked executions").is_visible()
-            page.get_by_role("link", name="acct-1000002").click()
-            page.wait_for_url("**/runs/run-42/shards/acct-1000002/")
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.goto(f"{live_server.url}/alerts/")
+        page.get_by_role("link", name="SettlementFailed").click()
+        page.wait_for_url("**/alerts/*/")
+        assert page.get_by_role("heading", name="Linked executions").is_visible()
+        page.get_by_role("link", name="acct-1000002").click()
+        page.wait_for_url("**/runs/run-42/shards/acct-1000002/")
+    finally:
+        context.close()
     assert not [text for text in problems if "Content Security Policy" in text], problems

@@ -129,30 +129,23 @@ def test_auth_is_enforced_everywhere(client):
 
 
 @pytest.mark.browser
-def test_the_interactive_docs_render_in_chromium_under_the_csp_without_any_cdn(live_server):
-    from playwright.sync_api import sync_playwright
-
+def test_the_interactive_docs_render_in_chromium_under_the_csp_without_any_cdn(live_server, browser):
     problems: list[str] = []
     requested: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            response = page.goto(f"{live_server.url}/api/v1/docs")
-            assert response is not None
-            assert response.status == 200
-            assert "script-src 'self'" in response.headers["content-security-policy"]
-            page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
-            assert "Jobtrace API" in page.inner_text(".swagger-ui .info .title")
-            page.wait_for_selector('[data-path="/api/v1/alerts/alertmanager"]', timeout=10_000)
-            assert page.locator(".opblock").count() >= 5
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        response = page.goto(f"{live_server.url}/api/v1/docs")
+        assert response is not None
+        assert response.status == 200
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert "Jobtrace API" in page.inner_text(".swagger-ui .info .title")
+        page.wait_for_selector('[data-path="/api/v1/alerts/alertmanager"]', timeout=10_000)
+        assert page.locator(".opblock").count() >= 5
+    finally:
+        page.close()
     assert not [text for text in problems if "Content Security Policy" in text or "Refused" in text], problems
     assert all(url.startswith(live_server.url) or url.startswith("data:") for url in requested), requested
