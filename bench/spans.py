@@ -147,8 +147,8 @@ def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> tu
         for body in payloads:
             spans = parse_otlp(body, json_body=fmt == "json", aliases={}).spans
             with conn.cursor() as cur, cur.copy(f"COPY traces_span ({cols}, received_at) FROM STDIN") as copy:
-                for row in _rows(namespace_id, spans):
-                    copy.write_row((*row[1:], "2026-01-01T00:00:00Z"))
+                for row in _rows(namespace_id, spans, "2026-01-01T00:00:00Z"):
+                    copy.write_row(row)
             conn.commit()
             total += len(spans)
         wall = time.perf_counter() - started

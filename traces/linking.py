@@ -175,30 +175,52 @@ def link_traces(namespace_id: int, trace_ids: Sequence[str], new_spans: Iterable
 
 def _link_round(namespace_id: int, trace_ids: list[str], new_spans: Iterable[Any] | None) -> list[str]:
     """One pass over these traces; returns the ones that now have an owner."""
+    if new_spans is not None:
+        # Spans arrived: only traces with an execution/shard by trace id, an owner already, or new spans naming job
+        # attributes or links can change. Usually none: then this one query is all linking costs a batch.
+        need = {s.trace_id for s in new_spans if s.job_execution_id or s.job_shard_id or s.links}
+        need.update(_recorded_or_owned(namespace_id, trace_ids))
+        need &= set(trace_ids)
+        if not need:
+            return []
+    else:
+        need = set(trace_ids)  # records changed, or a link target got linked: look at everything
+    ids = sorted(need)
     executions: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in Execution.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids).values(
-        "id", "trace_id", "job_id"
-    ):
+    for row in Execution.objects.filter(namespace_id=namespace_id, trace_id__in=ids).values("id", "trace_id", "job_id"):
         executions[row["trace_id"]].append(row)
     shards: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in Shard.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids).values(
+    for row in Shard.objects.filter(namespace_id=namespace_id, trace_id__in=ids).values(
         "id", "trace_id", "span_id", "execution_id"
     ):
         shards[row["trace_id"]].append(row)
-    need = set(executions) | set(shards)
-    if new_spans is not None:
-        need.update(s.trace_id for s in new_spans if s.job_execution_id or s.job_shard_id or s.links)
-    else:
-        need.update(trace_ids)  # records changed, or a link target got linked: look at everything
-    need.update(
+    return _link(namespace_id, ids, executions, shards)
+
+
+_PG_RECORDED_OR_OWNED = """
+SELECT trace_id FROM jobs_execution WHERE namespace_id = %(ns)s AND trace_id <> '' AND trace_id = ANY(%(ids)s)
+UNION
+SELECT trace_id FROM jobs_shard WHERE namespace_id = %(ns)s AND trace_id <> '' AND trace_id = ANY(%(ids)s)
+UNION
+SELECT trace_id FROM traces_trace WHERE namespace_id = %(ns)s AND trace_id = ANY(%(ids)s)
+    AND (execution_id IS NOT NULL OR shard_id IS NOT NULL)
+"""
+
+
+def _recorded_or_owned(namespace_id: int, trace_ids: list[str]) -> set[str]:
+    """Of these traces: those an execution or shard names by trace id, and those already linked (one query)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_RECORDED_OR_OWNED, {"ns": namespace_id, "ids": list(trace_ids)})
+            return {row[0] for row in cursor.fetchall()}
+    executions = Execution.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids).values_list("trace_id")
+    shards = Shard.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids).values_list("trace_id")
+    owned = (
         Trace.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids)
         .filter(Q(execution__isnull=False) | Q(shard__isnull=False))
-        .values_list("trace_id", flat=True)
+        .values_list("trace_id")
     )
-    need &= set(trace_ids)
-    if not need:
-        return []
-    return _link(namespace_id, sorted(need), executions, shards)
+    return {row[0] for row in executions.order_by().union(shards.order_by(), owned.order_by())}
 
 
 def _link(

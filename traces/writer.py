@@ -1,9 +1,11 @@
 """The one function that stores parsed spans: `store_spans(namespace, parsed_spans)`.
 
-PostgreSQL: COPY into a per-connection temporary staging table, then one `INSERT ... SELECT ... ON CONFLICT DO
-NOTHING` into traces_span (the ORM cannot reach the ingest rate; COPY can). SQLite: `bulk_create(ignore_conflicts=
-True)`. Either way, in one transaction: the spans, their SpanLink rows, the summaries of every touched trace
-(recomputed from the stored spans, see traces/summaries.py) and the linking of those traces (traces/linking.py).
+PostgreSQL: COPY straight into traces_span under a savepoint; when a span is already stored (a retry), COPY into a
+per-connection temporary staging table instead, then one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (the ORM
+cannot reach the ingest rate; COPY can). SQLite: `bulk_create(ignore_conflicts=True)`. Either way, in one
+transaction: the spans, their SpanLink rows, the summaries of every touched trace (recomputed from the stored spans,
+see traces/summaries.py), the linking of those traces (traces/linking.py: one query when nothing can link) and, when
+spans carry message ids, Message rows (jobs.causality.record_envelopes) so the id lookup finds them.
 
 Idempotent: one row per (namespace, trace id, span id); the first copy of a span wins, so an exporter's retry or a
 re-import changes nothing.
@@ -12,7 +14,7 @@ re-import changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from jobs import causality
 from jobs.models import Namespace
 from traces import linking, summaries
 from traces.ingest.spans import ParsedSpan, dedupe
@@ -52,23 +55,24 @@ _COLUMNS = (
     "correlation_id",
     "causation_id",
 )
-_STAGE = "jobtrace_span_stage"
+_STAGE = "jobtrace_span_stage2"  # "2": rows carry received_at (a new name, not an old session's shape)
 _STAGE_DDL = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
     ord integer, namespace_id bigint, trace_id text, span_id text, parent_span_id text, name text, service text,
     kind smallint, start_ns bigint, duration_ns bigint, status_code smallint, status_message text,
     attributes jsonb, resource jsonb, scope jsonb, events jsonb, links jsonb, trace_state text, flags bigint,
     job_namespace text, job_name text, job_execution_id text, job_shard_id text, message_id text,
-    correlation_id text, causation_id text
+    correlation_id text, causation_id text, received_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
 _COLS = ", ".join(_COLUMNS)
 # Constant column and table names only: nothing from a request is formatted into this SQL.
 _INSERT = f"""
 INSERT INTO traces_span ({_COLS}, received_at)
-SELECT {_COLS}, %s FROM {_STAGE} ORDER BY ord
+SELECT {_COLS}, received_at FROM {_STAGE} ORDER BY ord
 ON CONFLICT (namespace_id, trace_id, span_id) DO NOTHING
 """  # noqa: S608
+_COPY = f"COPY traces_span ({_COLS}, received_at) FROM STDIN"
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
@@ -127,6 +131,9 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
         _store_links(namespace_id, unique)
         summaries.recompute(namespace_id, trace_ids)
         linking.link_traces(namespace_id, trace_ids, new_spans=unique)
+        if any(s.message_id for s in unique):
+            # Message ids seen only on spans become findable by the id lookup (one fill-blank upsert, replay-safe).
+            causality.record_envelopes(spans=unique, namespace_id=namespace_id)
     result.inserted = inserted
     result.duplicates = len(parsed_spans) - inserted
     return result
@@ -137,44 +144,48 @@ def _ensure_stage(cursor: Any) -> None:
     cursor.execute(_STAGE_DDL)
 
 
-def _rows(namespace_id: int, spans: Iterable[ParsedSpan]) -> Iterable[tuple[Any, ...]]:
-    """COPY rows. Resources and scopes are shared by many spans: serialised once each."""
+def _rows(namespace_id: int, spans: Iterable[ParsedSpan], received_at: Any) -> Iterator[tuple[Any, ...]]:
+    """COPY rows, in `_COLUMNS` order then received_at. Resources and scopes are shared by many spans: serialised
+    once each. The hot path of ingest: no call per text field (one NUL check over all of a span's text)."""
     cache: dict[int, str] = {}
     dumps = _dumps
-    for i, s in enumerate(spans):
-        r = cache.get(id(s.resource))
+    for s in spans:
+        resource, scope = s.resource, s.scope
+        r = cache.get(id(resource))
         if r is None:
-            r = cache[id(s.resource)] = dumps(s.resource)
-        sc = cache.get(id(s.scope))
+            r = cache[id(resource)] = dumps(resource)
+        sc = cache.get(id(scope))
         if sc is None:
-            sc = cache[id(s.scope)] = dumps(s.scope)
+            sc = cache[id(scope)] = dumps(scope)
+        name, service, status_message, trace_state = s.name, s.service, s.status_message, s.trace_state
+        job = (s.job_namespace, s.job_name, s.job_execution_id, s.job_shard_id, s.message_id, s.correlation_id)
+        causation = s.causation_id
+        if "\x00" in f"{name}{service}{status_message}{trace_state}{''.join(job)}{causation}":
+            name, service, status_message, trace_state = map(_text, (name, service, status_message, trace_state))
+            job = tuple(map(_text, job))
+            causation = _text(causation)
         yield (
-            i,
             namespace_id,
             s.trace_id,
             s.span_id,
             s.parent_span_id,
-            _text(s.name),
-            _text(s.service)[:255],
+            name,
+            service if len(service) <= 255 else service[:255],
             s.kind,
             s.start_ns,
             s.duration_ns,
             s.status_code,
-            _text(s.status_message),
+            status_message,
             dumps(s.attributes) if s.attributes else "{}",
             r,
             sc,
             dumps(s.events) if s.events else "[]",
             dumps(s.links) if s.links else "[]",
-            _text(s.trace_state),
+            trace_state,
             s.flags,
-            _text(s.job_namespace),
-            _text(s.job_name),
-            _text(s.job_execution_id),
-            _text(s.job_shard_id),
-            _text(s.message_id),
-            _text(s.correlation_id),
-            _text(s.causation_id),
+            *job,
+            causation,
+            received_at,
         )
 
 
@@ -184,24 +195,25 @@ def _text(value: str) -> str:
 
 
 def _copy_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
-    rows = list(_rows(namespace_id, spans))
-    now = timezone.now()
-    # Fast path: COPY straight into traces_span. A span already stored (an exporter's retry, a re-import) makes it
-    # fail on the unique constraint; the savepoint is then rolled back and the rows take the staging path below.
+    rows = list(_rows(namespace_id, spans, timezone.now()))
+    # Fast path: COPY straight into traces_span (rows written as built: binary-free text COPY, psycopg's C writer).
+    # A span already stored (an exporter's retry, a re-import) makes it fail on the unique constraint; the savepoint
+    # is then rolled back and the rows take the staging path below.
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY traces_span ({_COLS}, received_at) FROM STDIN") as copy:
+            with cursor.cursor.copy(_COPY) as copy:
+                write = copy.write_row
                 for row in rows:
-                    copy.write_row((*row[1:], now))
+                    write(row)
             return len(rows)
     except psycopg.errors.UniqueViolation:
         pass
     with connection.cursor() as cursor:
         _ensure_stage(cursor)
-        with cursor.cursor.copy(f"COPY {_STAGE} (ord, {_COLS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_INSERT, [now])
+        with cursor.cursor.copy(f"COPY {_STAGE} (ord, {_COLS}, received_at) FROM STDIN") as copy:
+            for i, row in enumerate(rows):
+                copy.write_row((i, *row))
+        cursor.execute(_INSERT)
         inserted = cursor.rowcount
         cursor.execute(f"TRUNCATE {_STAGE}")
     return max(inserted, 0)

@@ -84,8 +84,9 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise ParseError(f"the body is not a protobuf ExportTraceServiceRequest ({exc})") from None
     result = ParseResult(format="otlp-protobuf")
-    extract = Extractor(aliases)
-    out = result.spans
+    apply = Extractor(aliases).apply
+    append = result.spans.append
+    attrs = _pb_attrs
     for ri, rs in enumerate(request.resource_spans):
         resource = _pb_attrs(rs.resource.attributes)
         service = resource.get("service.name")
@@ -124,31 +125,34 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                 end = s.end_time_unix_nano
                 kind = s.kind
                 status = s.status
+                code = status.code
                 if start > _MAX_INT64 or end > _MAX_INT64:
                     result.reject(f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: times must fit in 63 bits")
                     continue
-                if not 0 <= kind <= 5 or not 0 <= status.code <= 2:
+                if not 0 <= kind <= 5 or not 0 <= code <= 2:
                     result.reject(f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: unknown kind or status code")
                     continue
+                pb_events = s.events
                 events = (
                     [
-                        {"time_ns": e.time_unix_nano, "name": e.name, "attributes": _pb_attrs(e.attributes)}
-                        for e in s.events
+                        {"time_ns": e.time_unix_nano, "name": e.name, "attributes": attrs(e.attributes)}
+                        for e in pb_events
                     ]
-                    if s.events
+                    if pb_events
                     else []
                 )
+                pb_links = s.links
                 links = (
                     [
                         {
                             "trace_id": link.trace_id.hex(),
                             "span_id": link.span_id.hex(),
                             "trace_state": link.trace_state,
-                            "attributes": _pb_attrs(link.attributes),
+                            "attributes": attrs(link.attributes),
                         }
-                        for link in s.links
+                        for link in pb_links
                     ]
-                    if s.links
+                    if pb_links
                     else []
                 )
                 span = ParsedSpan(
@@ -159,10 +163,10 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     service,
                     kind,
                     start,
-                    max(end - start, 0),
-                    status.code,
+                    end - start if end > start else 0,
+                    code,
                     status.message,
-                    _pb_attrs(s.attributes),
+                    attrs(s.attributes),
                     resource,
                     scope,
                     events,
@@ -170,8 +174,8 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     s.trace_state,
                     s.flags & _FLAGS_MASK,
                 )
-                extract.apply(span)
-                out.append(span)
+                apply(span)
+                append(span)
     return result
 
 
