@@ -3,5 +3,5 @@ from django.urls import URLPattern, URLResolver, path
 from jobs.sampling_views import update_sampling
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("jobs/<str:namespace>/<str:job>/sampling", update_sampling, name="job-sampling"),
+    path("jobs/<id:namespace>/<id:job>/sampling", update_sampling, name="job-sampling"),
 ]

@@ -4,10 +4,10 @@ from jobs import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
-    path("jobs/<str:namespace>/<str:job>/", views.job_detail, name="job"),
-    path("jobs/<str:namespace>/<str:job>/runs/<str:execution_id>/", views.execution_detail, name="execution"),
+    path("jobs/<id:namespace>/<id:job>/", views.job_detail, name="job"),
+    path("jobs/<id:namespace>/<id:job>/runs/<id:execution_id>/", views.execution_detail, name="execution"),
     path(
-        "jobs/<str:namespace>/<str:job>/runs/<str:execution_id>/shards/<str:shard_id>/",
+        "jobs/<id:namespace>/<id:job>/runs/<id:execution_id>/shards/<id:shard_id>/",
         views.shard_detail,
         name="shard",
     ),

@@ -4,8 +4,8 @@ from traces import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("traces/", views.trace_search, name="trace-search"),
-    path("traces/<str:trace_id>/", views.trace_detail, name="trace"),
-    path("traces/<str:trace_id>/rows/<str:span_id>/", views.trace_rows, name="trace-rows"),
-    path("traces/<str:trace_id>/spans/<str:span_id>/", views.span_fragment, name="trace-span"),
-    path("traces/<str:trace_id>/otlp.json", views.trace_download, name="trace-download"),
+    path("traces/<id:trace_id>/", views.trace_detail, name="trace"),
+    path("traces/<id:trace_id>/rows/<id:span_id>/", views.trace_rows, name="trace-rows"),
+    path("traces/<id:trace_id>/spans/<id:span_id>/", views.span_fragment, name="trace-span"),
+    path("traces/<id:trace_id>/otlp.json", views.trace_download, name="trace-download"),
 ]

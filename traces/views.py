@@ -109,27 +109,41 @@ def _trace_or_404(request: HttpRequest, raw_trace_id: str) -> tuple[str, int, Tr
     ns_id = (
         Span.objects.in_namespaces(readable).filter(trace_id=trace_id).values_list("namespace_id", flat=True).first()
     )
+    backend = ""
     if ns_id is None:
-        ns_id = _query_through(readable, trace_id)
+        ns_id, backend = _query_through(readable, trace_id)
     if ns_id is None:
-        raise Http404("no such trace")
+        raise TraceNotHere(backend)
     return trace_id, ns_id, None
 
 
-def _query_through(readable: frozenset[int], trace_id: str) -> int | None:
-    """Fetch a trace the console lacks from Jaeger (settings.JAEGER_QUERY_URL), into the caller's only namespace."""
+class TraceNotHere(Http404):
+    """No span of the trace is stored; `backend` says what the tracing backend answered, when one was asked."""
+
+    def __init__(self, backend: str = "") -> None:
+        super().__init__("no such trace")
+        self.backend = backend
+
+
+def _query_through(readable: frozenset[int], trace_id: str) -> tuple[int | None, str]:
+    """Fetch a trace the console lacks from Jaeger (settings.JAEGER_QUERY_URL), into the caller's only namespace.
+
+    Returns the namespace it was stored in (or None) and, when Jaeger was asked and had nothing or failed, what it
+    answered, so the page can say "Jaeger is unreachable" instead of a bare "not found". Bounded by
+    settings.JAEGER_TIMEOUT_SECONDS.
+    """
     if not settings.JAEGER_QUERY_URL or len(readable) != 1:
-        return None
-    try:
-        from traces.jaeger import fetch_missing_trace
-    except ImportError:
-        return None
+        return None, ""
     from jobs.models import Namespace
+    from traces.jaeger import fetch_missing_trace
 
     namespace = Namespace.objects.filter(id__in=readable).first()
-    if namespace is None or not fetch_missing_trace(namespace, trace_id).found:
-        return None
-    return namespace.pk
+    if namespace is None:
+        return None, ""
+    result = fetch_missing_trace(namespace, trace_id)
+    if result.found:
+        return namespace.pk, ""
+    return None, result.message
 
 
 def _owner_links(trace: Trace | None) -> dict[str, str]:
@@ -177,8 +191,8 @@ def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     try:
         trace_id, ns_id, trace = _trace_or_404(request, trace_id)
-    except Http404:
-        return _no_spans_yet(request, trace_id)
+    except TraceNotHere as missing:
+        return _no_spans_yet(request, trace_id, backend=missing.backend)
     wf = _waterfall(ns_id, trace_id, trace)
     selected = request.GET.get("span", "").strip().lower()
     if selected not in wf.index_of:
@@ -223,8 +237,9 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     )
 
 
-def _no_spans_yet(request: HttpRequest, raw_trace_id: str) -> HttpResponse:
-    """A trace id an execution names but no span of which has arrived: a visible propagation gap, else 404."""
+def _no_spans_yet(request: HttpRequest, raw_trace_id: str, backend: str = "") -> HttpResponse:
+    """A trace id an execution names but no span of which has arrived (a visible propagation gap), or one the
+    tracing backend was asked for and did not give (it says why); else a plain 404."""
     trace_id = normalise_trace_id(raw_trace_id)
     if trace_id is None:
         raise Http404("not a trace id")
@@ -234,14 +249,15 @@ def _no_spans_yet(request: HttpRequest, raw_trace_id: str) -> HttpResponse:
         .select_related("job__namespace")
         .first()
     )
-    if execution is None:
+    if execution is None and not backend:
         raise Http404("no such trace")
-    return render(
-        request,
-        "traces/no_spans.html",
-        {"trace_id": trace_id, "execution": execution, "execution_url": links.execution_url_of(execution)},
-        status=404,
-    )
+    context = {
+        "trace_id": trace_id,
+        "execution": execution,
+        "execution_url": links.execution_url_of(execution) if execution else "",
+        "backend": backend,
+    }
+    return render(request, "traces/no_spans.html", context, status=404)
 
 
 @login_required

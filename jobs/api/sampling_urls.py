@@ -3,5 +3,5 @@ from django.urls import URLPattern, URLResolver, path
 from jobs.api.sampling import SamplingPolicyView
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("jobs/<str:namespace>/<str:job>/sampling", SamplingPolicyView.as_view(), name="api-job-sampling"),
+    path("jobs/<id:namespace>/<id:job>/sampling", SamplingPolicyView.as_view(), name="api-job-sampling"),
 ]

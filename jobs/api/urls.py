@@ -6,11 +6,11 @@ from django.urls import URLPattern, URLResolver, path
 
 from jobs.api import views
 
-_RUN = "jobs/<str:namespace>/<str:job>/executions/<str:execution_id>"
+_RUN = "jobs/<id:namespace>/<id:job>/executions/<id:execution_id>"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("jobs", views.JobList.as_view(), name="api-jobs"),
-    path("jobs/<str:namespace>/<str:job>", views.JobDetail.as_view(), name="api-job"),
+    path("jobs/<id:namespace>/<id:job>", views.JobDetail.as_view(), name="api-job"),
     path("executions", views.ExecutionListIngest.as_view(), name="api-executions"),
     path(_RUN, views.ExecutionDetail.as_view(), name="api-execution"),
     path(f"{_RUN}/shards", views.ShardList.as_view(), name="api-execution-shards"),

@@ -6,5 +6,5 @@ from traces.api.views import TraceDetail, TraceList
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("traces", TraceList.as_view(), name="api-traces"),
-    path("traces/<str:trace_id>", TraceDetail.as_view(), name="api-trace"),
+    path("traces/<id:trace_id>", TraceDetail.as_view(), name="api-trace"),
 ]
