@@ -48,8 +48,10 @@ def test_typed_helpers_refuse_bad_values(monkeypatch):
 
 
 def test_check_deploy_is_clean_with_production_values():
+    # The browser tests' Playwright loop sets DJANGO_ALLOW_ASYNC_UNSAFE for this process; a deployment never does.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {
-        **os.environ,
+        **inherited,
         "DEBUG": "false",
         "SECRET_KEY": "a" * 20 + "-production-secret-with-enough-entropy-9f8e7d6c5b4a",
         "ALLOWED_HOSTS": "jobtrace.example.com",

@@ -251,8 +251,10 @@ def test_a_console_that_is_down_does_not_fail_or_hold_up_the_job(caplog):
         jt.shutdown(timeout=3)
     assert result == "done"
     assert run.status == "succeeded"
-    assert job_seconds < 1.5  # one refused policy fetch at most; records are posted off the job's path
-    assert time.monotonic() - started < 6
+    # One refused policy fetch at most; records are posted off the job's path. Posting them on it would cost
+    # 3 attempts x 2 s timeouts; the bounds leave room for a loaded CI machine and still catch that.
+    assert job_seconds < 4
+    assert time.monotonic() - started < 12
     assert jt.records.stats.dropped >= 1
     assert "could not post" in caplog.text or "unavailable" in caplog.text
 
