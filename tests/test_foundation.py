@@ -123,3 +123,36 @@ def test_execution_and_shard_ids_are_unique_within_their_parent(ns):
 def test_sample_rate_is_held_between_zero_and_one(ns):
     with pytest.raises(IntegrityError), transaction.atomic():
         factories.job(ns, sample_rate=1.5)
+
+
+def test_the_development_secret_key_is_refused_for_a_public_host():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    env["ALLOWED_HOSTS"] = "jobtrace.example.com"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_cookies_are_secure_when_served_over_tls_and_plain_for_local_http():
+    code = "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_COOKIE", "CSRF_COOKIE", "SECURE_SSL"))}
+    local = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tls = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**env, "BEHIND_TLS_PROXY": "true"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert local.stdout.splitlines()[-1].split() == ["False", "False"]
+    assert tls.stdout.splitlines()[-1].split() == ["True", "True"]
