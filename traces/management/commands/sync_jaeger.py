@@ -1,4 +1,5 @@
-"""`python manage.py sync_jaeger --url URL [--service S] [--lookback 1h] [--follow]`: pull traces from Jaeger."""
+"""`python manage.py sync_jaeger --url URL [--service S] [--lookback 1h] [--follow] [--trace-id ID]`: pull traces
+from Jaeger, by service and time window or by trace id."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from console.lookup import normalise_trace_id
 from jobs.models import Namespace
 from traces.ingest import ParseError, parse_document
 from traces.jaeger import JaegerClient, JaegerError
@@ -45,6 +47,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--follow", action="store_true", help="keep pulling new traces until Ctrl-C")
         parser.add_argument(
+            "--trace-id", action="append", default=[], help="pull this trace (repeatable); no service window then"
+        )
+        parser.add_argument(
             "--interval", default="30s", help=f"--follow: time between pulls ({MIN_INTERVAL}s..{MAX_INTERVAL}s)"
         )
 
@@ -58,6 +63,10 @@ class Command(BaseCommand):
         client = JaegerClient(
             url, timeout=options["timeout"] or max(settings.JAEGER_TIMEOUT_SECONDS, 10), api=options["api"]
         )
+        if options["trace_id"]:
+            for trace_id in options["trace_id"]:
+                self._pull_trace(client, namespace, trace_id)
+            return
         end = timezone.now()
         start = end - lookback
         try:
@@ -82,6 +91,34 @@ class Command(BaseCommand):
             raise CommandError("give --namespace (there is not exactly one namespace)")
         return namespaces[0]
 
+    def _pull_trace(self, client: JaegerClient, namespace: Namespace, raw: str) -> None:
+        trace_id = normalise_trace_id(raw)
+        if trace_id is None:
+            raise CommandError(f"{raw!r} is not a trace id (up to 32 hex digits)")
+        try:
+            doc = client.get_trace(trace_id)
+        except JaegerError as exc:
+            raise CommandError(str(exc)) from None
+        if doc is None:
+            self.stdout.write(f"{trace_id}: not found in Jaeger")
+            return
+        self._store(namespace, trace_id, doc)
+
+    def _store(self, namespace: Namespace, label: str, doc: Any) -> None:
+        try:
+            parsed = parse_document(doc)
+        except ParseError as exc:
+            self.stderr.write(f"{label}: unreadable answer: {exc}")
+            return
+        result = store_spans(namespace, parsed.spans)
+        traces = len({s.trace_id for s in parsed.spans})
+        self.stdout.write(
+            f"{label}: read {len(parsed.spans) + parsed.rejected} span(s) in {traces} trace(s); "
+            f"stored {result.stored} ({result.inserted} new); rejected {parsed.rejected}"
+        )
+        for message in parsed.errors:
+            self.stdout.write(f"  rejected: {message}")
+
     def _pull(
         self,
         client: JaegerClient,
@@ -104,16 +141,4 @@ class Command(BaseCommand):
             if doc is None:
                 self.stdout.write(f"{service}: no traces between {start:%H:%M:%S} and {end:%H:%M:%S}")
                 continue
-            try:
-                parsed = parse_document(doc)
-            except ParseError as exc:
-                self.stderr.write(f"{service}: unreadable answer: {exc}")
-                continue
-            result = store_spans(namespace, parsed.spans)
-            traces = len({s.trace_id for s in parsed.spans})
-            self.stdout.write(
-                f"{service}: read {len(parsed.spans) + parsed.rejected} span(s) in {traces} trace(s); "
-                f"stored {result.stored} ({result.inserted} new); rejected {parsed.rejected}"
-            )
-            for message in parsed.errors:
-                self.stdout.write(f"  rejected: {message}")
+            self._store(namespace, service, doc)
