@@ -83,6 +83,11 @@ class LabelField(forms.CharField):
         text = super().to_python(value).strip()
         if not text:
             return None
+        if "\x00" in text:
+            # Django's null-character validator sees the cleaned pair, not the text: refuse NUL here.
+            raise forms.ValidationError(
+                "%(value)r must not contain NUL characters.", params={"value": text[:80]}, code="null_characters"
+            )
         key, sep, label_value = text.partition(":")
         if not sep or not key.strip():
             raise forms.ValidationError(

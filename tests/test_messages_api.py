@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.test import override_settings
 
@@ -156,3 +158,49 @@ def test_ids_with_a_nul_character_are_refused_or_name_nothing(api, reader, owner
     assert reader.get("/api/v1/jobs/payments/x/executions/a%00/causality").status_code == 404
     client.force_login(owner)
     assert client.get("/correlations/a%00b/").status_code == 404
+
+
+def post_raw(client, body: bytes):
+    """Sent as bytes: the test client's JSON renderer cannot encode a lone surrogate, but a real sender can."""
+    return client.post("/api/v1/messages", data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["message_id", "correlation_id", "causation_id", "tenant_id", "event_type", "producer_service", "namespace"],
+)
+def test_an_unpaired_surrogate_in_a_text_field_is_a_400_naming_item_and_field(api, ns, field):
+    fc.message(ns, "kept", correlation_id="wf")
+    before = list(Message.objects.order_by("pk").values_list())
+    body = b'[{"message_id": "fine"}, {"message_id": "m-2", "%s": "x\\ud800y"}]' % field.encode()
+    response = post_raw(api, body)
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert (error["index"], error["field"]) == (1, field)
+    assert "surrogate" in error["message"]
+    assert list(Message.objects.order_by("pk").values_list()) == before
+
+
+def test_a_surrogate_pair_is_one_character_and_is_stored(api, ns):
+    response = post_raw(api, b'[{"message_id": "m", "event_type": "\\ud83d\\ude00"}]')
+    assert response.status_code == 200, response.content
+    assert Message.objects.get(namespace=ns, message_id="m").event_type == "\U0001f600"
+
+
+@pytest.mark.parametrize("field", ["published_at", "consumed_at"])
+def test_a_time_with_an_offset_beyond_15_59_is_stored_in_utc(api, ns, field):
+    response = api.post("/api/v1/messages", [{"message_id": "m", field: "2024-01-01T00:00:00+23:00"}], format="json")
+    assert response.status_code == 200, response.content
+    stored = getattr(Message.objects.get(namespace=ns, message_id="m"), field)
+    assert stored == datetime(2023, 12, 31, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-15:00", "0001-01-01T00:00:00+05:00"])
+@pytest.mark.parametrize("field", ["published_at", "consumed_at"])
+def test_a_time_out_of_range_is_a_400_naming_item_and_field_and_stores_nothing(api, ns, field, moment):
+    response = api.post("/api/v1/messages", [{"message_id": "fine"}, {"message_id": "m", field: moment}], format="json")
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert (error["index"], error["field"]) == (1, field)
+    assert "out of range" in error["message"]
+    assert not Message.objects.exists()

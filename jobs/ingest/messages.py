@@ -1,17 +1,19 @@
 """Message envelopes (POST /api/v1/messages) parsed into plain values. No database, no HTTP.
 
 A batch is a JSON list of objects (a single object is read as a list of one). Every problem is reported with the
-item's index and the field, and the whole batch is refused when any item is wrong (the view answers 400).
+item's index and the field, and the whole batch is refused when any item is wrong (the view answers 400). Times are
+read in UTC (PostgreSQL refuses offsets beyond ±15:59); text holding an unpaired UTF-16 surrogate is refused.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jobs.choices import MessageOperation
+from jobs.ingest.records import SURROGATE_MESSAGE, has_unpaired_surrogate
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -85,7 +87,10 @@ def parse_datetime_rfc3339(value: Any) -> datetime:
         raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{value!r} has no UTC offset (add Z or +HH:MM)")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value[:80]!r} is out of range: in UTC it falls outside the years 1 to 9999") from None
 
 
 def _text(item: dict[str, Any], name: str) -> str:
@@ -97,6 +102,8 @@ def _text(item: dict[str, Any], name: str) -> str:
     text = str(value).strip()
     if "\x00" in text:
         raise ValueError("must not contain NUL characters")
+    if has_unpaired_surrogate(text):
+        raise ValueError(SURROGATE_MESSAGE)
     if len(text) > MAX_ID_LENGTH:
         raise ValueError(f"is longer than {MAX_ID_LENGTH} characters")
     return text

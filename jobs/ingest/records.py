@@ -8,7 +8,9 @@ Conventions (docs/api.md, "Records"):
 - `null`, `""` and `{}` mean "not known": such a field is left out of the record (None here), so a late or
   partial record never blanks out what is stored. Only `job`, `execution_id` (and `shard_id`) are required.
 - `trace_id` is 32 hex digits and `span_id` 16 (upper case accepted, stored lower case; all-zero refused).
-- Times are RFC 3339 with an offset; a naive time is refused rather than guessed.
+- Times are RFC 3339 with an offset; a naive time is refused rather than guessed. They are read in UTC (PostgreSQL
+  refuses offsets beyond ±15:59), and one that falls outside the years 1 to 9999 in UTC is refused.
+- `params` must be standard JSON: NaN, Infinity and numbers too large for a double (1e999) are refused.
 - Ids may be sent as strings or integers (schedulers often number their runs); they are kept as strings.
 - An unknown field is refused, so a typo (`"stauts"`) does not silently drop data.
 """
@@ -19,7 +21,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jobs.choices import RunStatus, Trigger
@@ -207,7 +209,15 @@ def _timestamp(value: Any) -> datetime:
         raise _Bad(f"must be an RFC 3339 timestamp such as 2024-05-01T12:00:00Z, got {value[:80]!r}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _Bad(f"needs a time zone offset (Z or +hh:mm), got {value[:80]!r}")
-    return parsed
+    return _in_utc(parsed, value)
+
+
+def _in_utc(moment: datetime, sent: str) -> datetime:
+    """An aware time in UTC, or _Bad when UTC puts it outside the years 1 to 9999 (Python's and our range)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise _Bad(f"{sent[:80]!r} is out of range: in UTC it falls outside the years 1 to 9999") from None
 
 
 def _integer(minimum: int, maximum: int) -> _Check:
@@ -232,7 +242,12 @@ def _params(value: Any) -> dict[str, Any] | None:
         raise _Bad(f"must be a JSON object, not {_type_name(value)}")
     if not value:
         return None
-    if "\\u0000" in json.dumps(value):
+    try:
+        # json.loads reads NaN/Infinity and turns 1e999 into inf; PostgreSQL's JSON holds none of them.
+        dumped = json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise _Bad("NaN/Infinity is not valid JSON") from None
+    if "\\u0000" in dumped:
         raise _Bad("must not contain NUL characters")
     return value
 
@@ -318,11 +333,20 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise InvalidRecords([RecordError(None, None, "The body is empty; send a JSON object or list.")])
     try:
+        # NaN/Infinity (and 1e999, read as inf) are kept here and refused by the field that holds them, with its
+        # item index; every other field's type check refuses a float already.
         data = json.loads(body)
     except UnicodeDecodeError:
         raise InvalidRecords([RecordError(None, None, "The body is not UTF-8 encoded JSON.")]) from None
     except json.JSONDecodeError as exc:
         message = f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        raise InvalidRecords([RecordError(None, None, message)]) from None
+    except ValueError:
+        # Python refuses to read an integer of more than 4,300 digits (sys.int_max_str_digits).
+        message = "The body is not valid JSON here: it holds an integer of more than 4,300 digits."
+        raise InvalidRecords([RecordError(None, None, message)]) from None
+    except RecursionError:
+        message = "The body is not valid JSON here: its lists and objects are nested too deeply."
         raise InvalidRecords([RecordError(None, None, message)]) from None
     if _SURROGATE_ESCAPE.search(body):
         _refuse_unpaired_surrogates(data)
@@ -331,16 +355,39 @@ def decode_json(body: bytes) -> Any:
 
 # `\ud800`..`\udfff` escapes decode to surrogates, which no database text column can hold when unpaired.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+# A pair (`\ud83d\ude00`) decodes to one character, so a surrogate left in a str is an unpaired half.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_MESSAGE = "holds a \\u escape of an unpaired UTF-16 surrogate, which is not text"
+
+
+def has_unpaired_surrogate(value: Any) -> bool:
+    """True when `value` (a str, or decoded JSON holding strs, keys included) holds an unpaired UTF-16 surrogate.
+
+    UTF-8 cannot encode one, so storing it fails with UnicodeEncodeError; parsers refuse it first (messages too).
+    """
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (TypeError, ValueError):
+        return False
+    return False
 
 
 def _refuse_unpaired_surrogates(data: Any) -> None:
+    """InvalidRecords naming the first item (and its field, unless the field's name is the bad text) holding one."""
     items = data if isinstance(data, list) else [data]
     for index, item in enumerate(items):
-        try:
-            json.dumps(item, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            message = "holds a \\u escape of an unpaired UTF-16 surrogate, which is not text"
-            raise InvalidRecords([RecordError(index if isinstance(data, list) else 0, None, message)]) from None
+        if not has_unpaired_surrogate(item):
+            continue
+        field = None
+        if isinstance(item, dict):
+            field = next(
+                (k for k, v in item.items() if not has_unpaired_surrogate(k) and has_unpaired_surrogate(v)), None
+            )
+        raise InvalidRecords([RecordError(index, field, SURROGATE_MESSAGE)])
 
 
 def parse_executions(data: Any, *, max_batch: int) -> list[ExecutionRecord]:

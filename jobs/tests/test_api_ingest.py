@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from django.test import override_settings
@@ -217,3 +218,71 @@ def test_a_body_over_the_size_limit_is_a_413_that_says_so(api):
     assert r.status_code == 413
     assert "smaller batches" in r.json()["errors"][0]["message"]
     assert not Shard.objects.exists()
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_nan_or_infinity_in_params_is_a_400_naming_item_and_field_and_stores_nothing(api, number):
+    factories.execution(factories.job(factories.namespace("payments"), "j"), "1", status="running")
+    before = snapshot()
+    body = json.dumps([{"job": "j", "execution_id": "1", "status": "failed"}, {"job": "j", "execution_id": "2"}])
+    body = body[:-2] + f', "params": {{"ratio": {number}}}}}]'
+    r = post(api, "/api/v1/executions", body)
+    assert r.status_code == 400, r.content
+    assert r.json()["errors"] == [{"index": 1, "field": "params", "message": "NaN/Infinity is not valid JSON"}]
+    assert snapshot() == before
+
+
+OUT_OF_RANGE = ["9999-12-31T23:59:59-15:00", "0001-01-01T00:00:00+05:00"]
+
+
+@pytest.mark.parametrize("moment", OUT_OF_RANGE)
+def test_an_execution_time_out_of_range_is_a_400_naming_item_and_field_and_stores_nothing(api, moment):
+    factories.execution(factories.job(factories.namespace("payments"), "j"), "1", status="running")
+    before = snapshot()
+    body = [
+        {"job": "j", "execution_id": "1", "status": "failed"},
+        {"job": "j", "execution_id": "2", "started_at": moment},
+    ]
+    r = post(api, "/api/v1/executions", body)
+    assert r.status_code == 400, r.content
+    assert [(e["index"], e["field"]) for e in r.json()["errors"]] == [(1, "started_at")]
+    assert "out of range" in r.json()["errors"][0]["message"]
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("moment", OUT_OF_RANGE)
+def test_a_shard_time_out_of_range_is_a_400_naming_item_and_field_and_stores_nothing(api, moment):
+    post(api, "/api/v1/shards", [shard(i, status="running") for i in range(2)])
+    before = snapshot()
+    r = post(api, "/api/v1/shards", [shard(0), shard(1, started_at=moment)])
+    assert r.status_code == 400, r.content
+    assert [(e["index"], e["field"]) for e in r.json()["errors"]] == [(1, "started_at")]
+    assert snapshot() == before
+
+
+def test_a_time_with_an_offset_beyond_15_59_is_stored_in_utc(api):
+    r = post(api, "/api/v1/shards", [shard(0, started_at="2024-01-01T00:00:00+23:00")])
+    assert r.status_code == 200, r.content
+    assert Shard.objects.get().started_at == datetime(2023, 12, 31, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("label", ["a%00:b", "a:b%00"])
+def test_a_label_filter_with_a_nul_character_is_a_400_naming_the_filter_on_the_api_and_the_page(
+    reader, owner, client, ns, label
+):
+    e = factories.execution(factories.job(ns, "j"), "r")
+    factories.shard(e, "s", labels={"a": "b"})
+    r = reader.get(f"/api/v1/jobs/payments/j/executions/r/shards?label={label}")
+    assert r.status_code == 400, r.content
+    assert "NUL" in str(r.json()["label"])
+    client.force_login(owner)
+    page = client.get(f"/jobs/payments/j/runs/r/?label={label}")
+    assert page.status_code == 400  # the page with its error box, as for any bad filter
+    assert b"label: " in page.content
+    assert b"NUL" in page.content
+
+
+def test_a_label_filter_with_a_nul_and_a_percent_sign_is_still_a_400(reader, ns):
+    factories.execution(factories.job(ns, "j"), "r")
+    r = reader.get("/api/v1/jobs/payments/j/executions/r/shards?label=%25s%00:%25(x)s")
+    assert r.status_code == 400, r.content

@@ -178,3 +178,61 @@ def test_an_unpaired_surrogate_escape_is_refused_with_its_item_index():
     assert errors[0]["index"] == 1
     assert "surrogate" in errors[0]["message"]
     assert decode_json(b'[{"job": "\\ud83d\\ude00", "execution_id": "1"}]')[0]["job"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_nan_or_infinity_in_params_is_refused_with_its_item_index(number):
+    body = f'[{{"job": "j", "execution_id": "1"}}, {{"job": "j", "execution_id": "2", "params": {{"x": [{number}]}}}}]'
+    errors = errors_of(parse_executions, decode_json(body.encode()), max_batch=10)
+    assert errors == [{"index": 1, "field": "params", "message": "NaN/Infinity is not valid JSON"}]
+
+
+@pytest.mark.parametrize("number", ["NaN", "1e999"])
+def test_nan_or_infinity_elsewhere_is_a_field_error_not_a_crash(number):
+    body = f'[{{"job": "j", "execution_id": "1", "shard_id": "s", "index": {number}, "labels": {{"a": {number}}}}}]'
+    errors = errors_of(parse_shards, decode_json(body.encode()), max_batch=10)
+    assert {(e["index"], e["field"]) for e in errors} == {(0, "index"), (0, "labels")}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"job": "j", "execution_id": "1", "params": {"n": ' + b"1" * 5000 + b"}}", "4,300 digits"),
+        (b'{"job": "j", "execution_id": "1", "params": {"n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "deeply"),
+    ],
+)
+def test_json_python_cannot_read_is_a_body_error_not_a_crash(body, words):
+    errors = errors_of(decode_json, body)
+    assert errors[0]["index"] is None
+    assert words in errors[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["9999-12-31T23:59:59-15:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59.999999-00:01"],
+)
+@pytest.mark.parametrize("parse", [parse_executions, parse_shards])
+def test_a_time_outside_years_1_to_9999_in_utc_is_refused_with_its_item_index(parse, moment):
+    good = {"job": "j", "execution_id": "1", "shard_id": "s"}
+    if parse is parse_executions:
+        good.pop("shard_id")
+    errors = errors_of(parse, [good, {**good, "started_at": moment}], max_batch=10)
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "started_at")]
+    assert "out of range" in errors[0]["message"]
+    assert moment in errors[0]["message"]
+
+
+def test_a_time_with_an_offset_postgresql_refuses_is_read_in_utc():
+    [record] = parse_executions(
+        {"job": "j", "execution_id": "1", "started_at": "2024-01-01T00:00:00+23:00"}, max_batch=10
+    )
+    assert record.started_at == datetime(2023, 12, 31, 1, 0, tzinfo=UTC)
+    assert record.started_at.utcoffset().total_seconds() == 0
+
+
+def test_an_unpaired_surrogate_is_refused_naming_its_field():
+    body = (
+        b'[{"job": "j", "execution_id": "1"}, {"job": "j", "execution_id": "2", "envelope": {"event_type": "\\udc00"}}]'
+    )
+    errors = errors_of(decode_json, body)
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "envelope")]
