@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from django.db import models
 from django.db.models import Count, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from jobs.choices import FAILURE_STATUSES, TERMINAL_STATUSES, RunStatus
 
@@ -74,7 +76,9 @@ class ShardQuerySet(ScopedQuerySet):
         return self.filter(status__in=FAILURE_STATUSES)
 
     def with_label(self, key: str, value: str) -> Self:
-        return self.filter(**{f"labels__{key}": value})
+        """Shards whose business label `key` is `value`. The key is data, never a lookup (`a__startswith` is a key)."""
+        text = Cast(KeyTextTransform(key, "labels"), models.CharField())  # the same SQL meaning on SQLite
+        return self.alias(_label=text).filter(_label=value)
 
     def failing_first(self) -> Self:
         order = models.Case(

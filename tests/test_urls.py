@@ -48,3 +48,16 @@ def test_the_same_urls_without_the_nul_resolve(client, owner, nightly):
     client.force_login(owner)
     for path in PAGES[:4]:
         assert client.get(path.replace("%00", "")).status_code == 200, path
+
+
+@pytest.mark.django_db
+def test_a_label_key_is_data_never_a_lookup(client, owner, ns):
+    run = factories.execution(factories.job(ns, "migration"), "r9", status="failed")
+    factories.shard(run, "hit", status="failed", labels={"account": "1000002"})
+    factories.shard(run, "miss", status="failed", labels={"account": "1000003"})
+    client.force_login(owner)
+    page = "/jobs/payments/migration/runs/r9/"
+    assert "hit" in client.get(page, {"label": "account:1000002"}).content.decode()
+    body = client.get(page, {"label": "account__startswith:100"}).content.decode()
+    assert 'href="/jobs/payments/migration/runs/r9/shards/hit/"' not in body
+    assert 'href="/jobs/payments/migration/runs/r9/shards/miss/"' not in body
