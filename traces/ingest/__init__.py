@@ -31,7 +31,31 @@ __all__ = [
 ]
 
 
+try:  # optional: ~2x faster than json on OTLP/JSON bodies; everything below works without it
+    import orjson
+except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
+    orjson = None
+
+# orjson reads an integer beyond 64 bits (above 2^64-1 or below -2^63) as a float, json as an int: bodies with digit
+# runs that long take json's reading.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_POSITIVE, _LONG_NEGATIVE = b"0" * 20, b"-" + b"0" * 19
+
+
+def _long_digit_runs(body: bytes) -> bool:
+    """Whether the body has 20 digits in a row (or a minus and 19): C-speed byte scans, no regex backtracking."""
+    folded = body.translate(_DIGITS_AS_ZERO)
+    return _LONG_POSITIVE in folded or _LONG_NEGATIVE in folded
+
+
 def decode_json(body: bytes) -> Any:
+    """JSON as `json.loads` reads it. orjson, when installed, decodes what it reads exactly as json does; anything
+    it refuses (NaN, lone surrogates, UTF-16, very deep nesting, ...) or might read differently goes to json."""
+    if orjson is not None and not _long_digit_runs(body):
+        try:
+            return orjson.loads(body)
+        except (orjson.JSONDecodeError, TypeError):
+            pass
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -294,31 +295,36 @@ def _json_id(value: Any, nbytes: int, result: ParseResult) -> str | None:
     return raw.hex()
 
 
+def _where(key: str, ri: int, si: int, pi: int) -> str:
+    return f"{key}[{ri}].scopeSpans[{si}].spans[{pi}]"
+
+
 def _json_span(
-    s: Any, where: str, service: str, resource: dict[str, Any], scope: dict[str, Any], result: ParseResult
+    s: Any, where: Any, service: str, resource: dict[str, Any], scope: dict[str, Any], result: ParseResult
 ) -> ParsedSpan | None:
+    """One OTLP/JSON span; `where()` names it in a rejection (built only then: most spans are never rejected)."""
     if not isinstance(s, dict):
-        result.reject(f"{where}: not an object")
+        result.reject(f"{where()}: not an object")
         return None
     trace_id = _json_id(s.get("traceId") or s.get("trace_id"), 16, result)
     if trace_id is None or trace_id == _ZERO32:
-        result.reject(f"{where}: traceId must be 32 hex characters, not all zero")
+        result.reject(f"{where()}: traceId must be 32 hex characters, not all zero")
         return None
     span_id = _json_id(s.get("spanId") or s.get("span_id"), 8, result)
     if span_id is None or span_id == _ZERO16:
-        result.reject(f"{where}: spanId must be 16 hex characters, not all zero")
+        result.reject(f"{where()}: spanId must be 16 hex characters, not all zero")
         return None
     raw_parent = s.get("parentSpanId") or s.get("parent_span_id")
     parent = ""
     if raw_parent:
         parent_id = _json_id(raw_parent, 8, result)
         if parent_id is None:
-            result.reject(f"{where}: parentSpanId must be empty or 16 hex characters")
+            result.reject(f"{where()}: parentSpanId must be empty or 16 hex characters")
             return None
         parent = "" if parent_id == _ZERO16 else parent_id
     name = s.get("name")
     if not isinstance(name, str) or not name:
-        result.reject(f"{where}: name is missing")
+        result.reject(f"{where()}: name is missing")
         return None
     try:
         start = _int(s.get("startTimeUnixNano") or s.get("start_time_unix_nano"), "startTimeUnixNano")
@@ -370,7 +376,7 @@ def _json_span(
             raise ValueError("flags must fit in 32 bits")
         flags &= _FLAGS_MASK
     except (ValueError, TypeError, AttributeError) as exc:
-        result.reject(f"{where}: {exc}")
+        result.reject(f"{where()}: {exc}")
         return None
     return ParsedSpan(
         trace_id,
@@ -446,7 +452,7 @@ def parse_json_document(doc: Any, aliases: Mapping[str, str] | None = None, fmt:
             if not isinstance(spans, list):
                 raise ParseError(f"{key}[{ri}].scopeSpans[{si}].spans must be a list")
             for pi, s in enumerate(spans):
-                where = f"{key}[{ri}].scopeSpans[{si}].spans[{pi}]"
+                where = partial(_where, key, ri, si, pi)
                 span = _json_span(s, where, service, resource, scope, result)
                 if span is not None:
                     extract.apply(span)
