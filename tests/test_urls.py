@@ -61,3 +61,11 @@ def test_a_label_key_is_data_never_a_lookup(client, owner, ns):
     body = client.get(page, {"label": "account__startswith:100"}).content.decode()
     assert 'href="/jobs/payments/migration/runs/r9/shards/hit/"' not in body
     assert 'href="/jobs/payments/migration/runs/r9/shards/miss/"' not in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/messages", "/api/v1/alerts/alertmanager", "/api/v1/executions"])
+def test_json_nested_too_deeply_is_a_400(api, path):
+    body = "[" * 100_000 + "]" * 100_000
+    response = api.post(path, body, content_type="application/json")
+    assert response.status_code == 400
