@@ -14,9 +14,11 @@ The view adapts HTTP only: parsing is traces/ingest, storing is traces/writer.st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import zlib
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -73,15 +75,43 @@ def _ok(rejected: int, message: str, json_body: bool) -> HttpResponse:
     return HttpResponse(reply.SerializeToString(), status=200, content_type=PROTOBUF)
 
 
+def _gunicorn_length_reader(request: HttpRequest) -> Any:
+    """gunicorn's Content-Length reader beneath its `wsgi.input`, when nothing was read through that input yet.
+
+    gunicorn's `Body.read` takes the body 1 KiB at a time, ~8 µs of CPU per KiB: 3.3 ms for a 400 KiB OTLP/JSON
+    batch, more than storing 100 of its spans. Its LengthReader takes what each recv brings (0.5 ms). Any other
+    server, or a gunicorn whose internals differ, reads through `request.read` as before.
+    """
+    stream = request.META.get("wsgi.input")
+    reader = getattr(stream, "reader", None)
+    buf = getattr(stream, "buf", None)
+    if type(reader).__name__ != "LengthReader" or type(reader).__module__ != "gunicorn.http.body":
+        return None
+    if buf is None or not hasattr(buf, "tell") or buf.tell() or not callable(getattr(reader, "read", None)):
+        return None
+    return reader
+
+
 def _read_limited(request: HttpRequest, limit: int) -> bytes:
     """The raw body, at most `limit` bytes (checked against Content-Length first, then while reading)."""
     length = request.META.get("CONTENT_LENGTH")
+    declared = None
     if length:
-        try:
-            if int(length) > limit:
-                raise _TooLarge
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            declared = int(length)
+        if declared is not None and declared > limit:
+            raise _TooLarge
+    reader = _gunicorn_length_reader(request) if declared is not None and declared >= 0 else None
+    if reader is not None:
+        chunks = []
+        left = declared
+        while left > 0:  # type: ignore[operator]
+            chunk = reader.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)  # type: ignore[operator]
+        return b"".join(chunks)
     parts = []
     total = 0
     while True:
