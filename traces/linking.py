@@ -50,9 +50,11 @@ def lock(namespace_id: int, trace_ids: Iterable[str], execution_ids: Iterable[st
     if not keys:
         return
     with connection.cursor() as cursor:
+        # The keys as one comma-separated text: psycopg's client-side array literal costs ~1 µs per element in Python.
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS keys",
-            [sorted(keys)],
+            "SELECT count(pg_advisory_xact_lock(k)) FROM"
+            " (SELECT unnest(string_to_array(%s, ','))::bigint AS k ORDER BY 1) AS keys",
+            [",".join(map(str, sorted(keys)))],
         )
 
 
@@ -124,6 +126,7 @@ def _traces_to_relink(
     shard_pks: set[int],
 ) -> set[str]:
     if connection.vendor == "postgresql":
+        # Literal arrays (not JSON unpacked in SQL): the planner sees their size and picks the indexes.
         params = {
             "ns": namespace_id,
             "trace_ids": sorted(trace_ids),
