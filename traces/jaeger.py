@@ -12,7 +12,6 @@ every Jaeger query service (v1 and v2) serves.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from django.conf import settings
 
 from console.lookup import normalise_trace_id
 from jobs.models import Namespace
-from traces.ingest import ParseError, parse_document
+from traces.ingest import ParseError, decode_json, parse_document
 from traces.models import Trace
 
 FOUND = "found"
@@ -97,8 +96,8 @@ class JaegerClient:
             if response.status_code >= 400:
                 raise JaegerError(ERROR, f"Jaeger answered HTTP {response.status_code} for {path}")
             try:
-                return json.loads(b"".join(chunks))
-            except ValueError as exc:
+                return decode_json(b"".join(chunks))
+            except ParseError as exc:
                 raise JaegerError(ERROR, f"Jaeger's answer to {path} is not JSON") from exc
 
     # -- the API -------------------------------------------------------------------------------------------------

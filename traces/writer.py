@@ -14,6 +14,7 @@ re-import changes nothing.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,15 +75,31 @@ ON CONFLICT (namespace_id, trace_id, span_id) DO NOTHING
 """  # noqa: S608
 _COPY = f"COPY traces_span ({_COLS}, received_at) FROM STDIN"
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False).encode
 
 
 def _dumps(value: Any) -> str:
-    """JSON text for a jsonb column. PostgreSQL's jsonb cannot hold NUL (\\u0000): such strings get U+FFFD."""
-    text = _encode(value)
+    """JSON text for a jsonb column. PostgreSQL's jsonb cannot hold NUL (\\u0000): such strings get U+FFFD.
+    NaN and ±Infinity are valid OTLP doubles but not JSON: they are kept as proto3's JSON spells them
+    ("NaN", "Infinity", "-Infinity"). Both repairs cost nothing unless the value needs them."""
+    try:
+        text = _encode(value)
+    except ValueError:
+        value = _finite(value)
+        text = _encode(value)
     if "\\u0000" in text:
         text = _encode(_without_nul(value))
     return text
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _without_nul(value: Any) -> Any:
@@ -220,6 +237,8 @@ def _copy_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
 
 
 def _orm_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
+    # SQLite's INSERT OR IGNORE also ignores JSONField's JSON_VALID check: a NaN left in would drop the span
+    # silently, so JSON values are made finite first (as the COPY path does).
     before = Span.objects.filter(namespace_id=namespace_id, trace_id__in={s.trace_id for s in spans}).count()
     now = timezone.now()
     objs = [
@@ -235,11 +254,11 @@ def _orm_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
             duration_ns=s.duration_ns,
             status_code=s.status_code,
             status_message=s.status_message,
-            attributes=s.attributes,
-            resource=s.resource,
-            scope=s.scope,
-            events=s.events,
-            links=s.links,
+            attributes=_finite(s.attributes),
+            resource=_finite(s.resource),
+            scope=_finite(s.scope),
+            events=_finite(s.events),
+            links=_finite(s.links),
             trace_state=s.trace_state,
             flags=s.flags,
             job_namespace=s.job_namespace,

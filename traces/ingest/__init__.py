@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -50,16 +51,42 @@ def _long_digit_runs(body: bytes) -> bool:
 
 def decode_json(body: bytes) -> Any:
     """JSON as `json.loads` reads it. orjson, when installed, decodes what it reads exactly as json does; anything
-    it refuses (NaN, lone surrogates, UTF-16, very deep nesting, ...) or might read differently goes to json."""
+    it refuses (NaN, lone surrogates, UTF-16, very deep nesting, ...) or might read differently goes to json.
+
+    A lone UTF-16 surrogate escape (`"\\ud800"`) decodes to a string no UTF-8 store can hold: such strings keep
+    their text with U+FFFD in place of the broken half, as NUL characters do."""
     if orjson is not None and not _long_digit_runs(body):
         try:
             return orjson.loads(body)
         except (orjson.JSONDecodeError, TypeError):
             pass
     try:
-        return json.loads(body)
+        doc = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ParseError(f"the body is not valid JSON ({str(exc)[:200]})") from None
+    if _SURROGATE_ESCAPE.search(body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")):
+        doc = _without_lone_surrogates(doc)
+    return doc
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        # A proper pair is one character already; what is left of 0xD800-0xDFFF is a lone half.
+        return (
+            "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value) if _has_surrogate(value) else value
+        )
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def parse_otlp(body: bytes, json_body: bool, aliases: Mapping[str, str] | None = None) -> ParseResult:

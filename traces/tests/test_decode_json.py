@@ -17,7 +17,7 @@ EDGE_CASES = [
     b'{"u64": 18446744073709551615, "i64": -9223372036854775808}',
     b'{"f": 1.0000000000000002, "e": 1E5, "z": -0, "nz": -0.0}',
     b'{"nan": NaN, "inf": Infinity}',  # json's extension, kept
-    b'{"s": "\\ud800"}',  # a lone surrogate
+    b'{"s": "\\ud83d\\udcb3"}',  # a proper surrogate pair (one character)
     b'\xef\xbb\xbf{"bom": true}',  # UTF-8 with a byte order mark
     '{"utf16": 1}'.encode("utf-16"),
     b"[" * 50 + b"]" * 50,
@@ -46,3 +46,8 @@ def test_every_json_fixture_decodes_the_same_either_way(fixtures_dir, monkeypatc
     fast = [decode_json(b) for b in bodies]
     monkeypatch.setattr(ingest, "orjson", None)
     assert [decode_json(b) for b in bodies] == fast
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character_unlike_json_loads():
+    """The one place decode_json differs from json.loads on purpose: no UTF-8 store can hold a lone surrogate."""
+    assert decode_json(b'{"s": "a\\ud800b", "\\udc00k": ["\\uDFFF"]}') == {"s": "a\ufffdb", "\ufffdk": ["\ufffd"]}
