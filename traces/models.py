@@ -37,7 +37,9 @@ class StatusCode(models.IntegerChoices):
 
 
 class Span(models.Model):
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="spans")
+    # No index of its own: the unique (namespace, trace_id, span_id) index serves every namespace lookup, and one
+    # index less is measurably cheaper per stored span.
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="spans", db_index=False)
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
@@ -87,6 +89,12 @@ class Span(models.Model):
                 fields=["namespace", "job_execution_id"],
                 name="span_job_execution_idx",
                 condition=~Q(job_execution_id=""),
+            ),
+            # Linking by attributes: spans that name a shard, looked up when the shard arrives.
+            models.Index(
+                fields=["namespace", "job_shard_id"],
+                name="span_job_shard_idx",
+                condition=~Q(job_shard_id=""),
             ),
             # Lookup by message id and the causality walk.
             models.Index(fields=["namespace", "message_id"], name="span_message_idx", condition=~Q(message_id="")),
