@@ -143,7 +143,7 @@ def resolve(query: str, namespace_ids: Iterable[int]) -> list[Match]:
     if correlated:
         matches.append(Match("correlation", links.correlation_url(q), "", f"workflow {q}", {"correlation_id": q}))
 
-    if _HEX.match(q) and len(q) <= 64:  # Alertmanager and Grafana fingerprints are hex
+    if _HEX.match(q) and len(q) <= 16:  # Alertmanager and Grafana fingerprints are 16 hex digits (%016x)
         alerts = (
             Alert.objects.in_namespaces(ids)
             .filter(fingerprint=q.lower())
