@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
@@ -56,12 +57,12 @@ _COLUMNS = (
     "correlation_id",
     "causation_id",
 )
-_STAGE = "jobtrace_span_stage2"  # "2": rows carry received_at (a new name, not an old session's shape)
+_STAGE = "jobtrace_span_stage3"  # "3": JSON columns as json (a new name, not an old session's shape)
 _STAGE_DDL = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
     ord integer, namespace_id bigint, trace_id text, span_id text, parent_span_id text, name text, service text,
     kind smallint, start_ns bigint, duration_ns bigint, status_code smallint, status_message text,
-    attributes jsonb, resource jsonb, scope jsonb, events jsonb, links jsonb, trace_state text, flags bigint,
+    attributes json, resource json, scope json, events json, links json, trace_state text, flags bigint,
     job_namespace text, job_name text, job_execution_id text, job_shard_id text, message_id text,
     correlation_id text, causation_id text, received_at timestamptz
 ) ON COMMIT DELETE ROWS
@@ -79,9 +80,23 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 
 
 def _dumps(value: Any) -> str:
-    """JSON text for a jsonb column. PostgreSQL's jsonb cannot hold NUL (\\u0000): such strings get U+FFFD.
-    NaN and ±Infinity are valid OTLP doubles but not JSON: they are kept as proto3's JSON spells them
-    ("NaN", "Infinity", "-Infinity"). Both repairs cost nothing unless the value needs them."""
+    """JSON text for a span's JSON column, by orjson (a third of the stdlib encoder's time on the ingest path).
+    orjson writes NaN and ±Infinity as `null` and escapes NUL as `\\u0000`: any output holding either (rare: a
+    null AnyValue, a NUL, a string containing "null") is encoded again by `_dumps_careful`, as is anything orjson
+    refuses (integers beyond 64 bits, lone surrogates)."""
+    try:
+        raw = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return _dumps_careful(value)
+    if b"null" in raw or b"\\u0000" in raw:
+        return _dumps_careful(value)
+    return raw.decode()
+
+
+def _dumps_careful(value: Any) -> str:
+    """JSON text for a span's JSON column. PostgreSQL's text (and `->>`) cannot hold NUL (\\u0000): such strings
+    get U+FFFD. NaN and ±Infinity are valid OTLP doubles but not JSON: they are kept as proto3's JSON spells them
+    ("NaN", "Infinity", "-Infinity")."""
     try:
         text = _encode(value)
     except ValueError:

@@ -19,6 +19,12 @@ def sid() -> str:
 
 
 def _value(v: Any) -> dict[str, Any]:
+    if v is None:
+        return {}  # an AnyValue with nothing set
+    if isinstance(v, dict):
+        return {"kvlistValue": {"values": [{"key": k, "value": _value(x)} for k, x in v.items()]}}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [_value(x) for x in v]}}
     if isinstance(v, bool):
         return {"boolValue": v}
     if isinstance(v, int):

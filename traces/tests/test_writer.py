@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.lookup import resolve
 from jobs.models import Message
-from traces import linking
+from traces import linking, writer
 from traces.models import Span, Trace
 from traces.tests.builders import otlp_span, parsed, sid, tid
 from traces.writer import store_spans
@@ -69,3 +73,51 @@ def test_linking_a_batch_nobody_can_own_costs_one_query(ns):
     with CaptureQueriesContext(connection) as queries:
         linking.link_traces(ns.pk, [t], new_spans=spans)
     assert len(queries) == 1
+
+
+# --- JSON columns: orjson on the hot path, the careful encoder behind it -------------------------------------
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(st.characters(codec="utf-8"))
+    | st.sampled_from(["\x00", "a null here", "\\u0000", '"', "\ud800"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_the_fast_encoder_writes_what_the_careful_one_writes(value):
+    """orjson spells NaN as null and refuses big integers: whatever it gets wrong must reach the careful path."""
+    assert json.loads(writer._dumps(value)) == json.loads(writer._dumps_careful(value))
+
+
+def test_attributes_come_back_as_sent_in_the_order_sent(ns):
+    t, s = tid(), sid()
+    attrs = {
+        "zeta": "last-first",
+        "alpha": None,
+        "int64.max": 2**63 - 1,
+        "nested": {"b": [1, "two", {"x": None}], "a": True},
+        "text.with.null": "nullable",
+        "ratio": 0.25,
+    }
+    store_spans(ns, parsed(("svc", [otlp_span(t, s, attrs=attrs)])))
+    row = Span.objects.get(namespace=ns, trace_id=t, span_id=s)
+    assert row.attributes == attrs
+    assert list(row.attributes) == list(attrs)  # `json` keeps the exporter's order (jsonb would sort the keys)
+    assert row.resource["service.name"] == "svc"
+
+
+def test_deleting_a_namespace_deletes_its_spans_without_a_database_foreign_key(ns, other_ns):
+    """Span.namespace has no database constraint (a per-row check on every COPY); Django's CASCADE still holds."""
+    t = tid()
+    store_spans(ns, parsed(("svc", [otlp_span(t, sid())])))
+    store_spans(other_ns, parsed(("svc", [otlp_span(t, sid())])))
+    ns.delete()
+    assert list(Span.objects.values_list("namespace_id", flat=True)) == [other_ns.pk]
+    assert list(Trace.objects.values_list("namespace_id", flat=True)) == [other_ns.pk]
