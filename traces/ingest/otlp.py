@@ -67,11 +67,16 @@ _PB_SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_valu
 
 
 def _pb_attrs(kvs: Any) -> dict[str, Any]:
-    """KeyValue list to a dict. The hot path of ingest: scalars read with one getattr, no call per attribute."""
+    """KeyValue list to a dict. The hot path of ingest (each upb access costs ~0.15 µs): a non-empty string, the
+    usual attribute, is read with one access; other scalars with one getattr; no call per attribute."""
     out: dict[str, Any] = {}
     scalars = _PB_SCALARS
     for kv in kvs:
         v = kv.value
+        text = v.string_value
+        if text:
+            out[kv.key] = text
+            continue
         which = v.WhichOneof("value")
         out[kv.key] = getattr(v, which) if which in scalars else _pb_value(v)
     return out
