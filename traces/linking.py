@@ -100,11 +100,13 @@ def on_records_changed(executions: Sequence[Execution], shards: Sequence[Shard])
 
 
 # Traces of one namespace that may change owner when these records change: the records' own trace ids that have
-# spans (one index probe each, stopping at the first span), traces with spans naming the records' execution/shard
-# ids (job attributes), and traces linked to these records before (a record's trace id may have changed).
+# spans (one index probe each, stopping at the first span: a scalar subquery, since EXISTS becomes a semi-join that
+# stale statistics on a young namespace turn into a read of all its spans), traces with spans naming the records'
+# execution/shard ids (job attributes), and traces linked to these records before (a record's trace id may have
+# changed).
 _PG_RELINK = """
 SELECT t FROM unnest(%(trace_ids)s::text[]) AS t
-WHERE EXISTS (SELECT 1 FROM traces_span s WHERE s.namespace_id = %(ns)s AND s.trace_id = t)
+WHERE (SELECT 1 FROM traces_span s WHERE s.namespace_id = %(ns)s AND s.trace_id = t LIMIT 1) IS NOT NULL
 UNION
 (SELECT trace_id FROM traces_span
  WHERE namespace_id = %(ns)s AND job_execution_id <> '' AND job_execution_id = ANY(%(exec_ids)s) LIMIT 10000)
