@@ -3,6 +3,11 @@
 Never incremental counters: an exporter's retry, a span that arrives twice or an hour late, or a child before its
 parent all leave the summary exactly what the stored spans say. Per batch: one aggregate query (per trace and
 service) and one root query for all touched traces, then two upserts (Trace, TraceService).
+
+One shortcut, on PostgreSQL's ingest path: a trace that had no stored span before this batch (asked under the
+writer's per-trace lock, see `new_traces`) has exactly the batch's spans stored, so its summary is computed from
+the rows being written (`store_new`) instead of being read back: the same aggregate, without two index scans and
+sorts over spans that were just written (about 5 µs of PostgreSQL CPU per span of 6).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
@@ -55,7 +61,7 @@ WITH per_service AS (
     GROUP BY trace_id, service
 ), per_trace AS (
     SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns, sum(n) AS n, sum(errors) AS errors,
-           jsonb_agg(service ORDER BY service) AS services
+           jsonb_agg(service ORDER BY service COLLATE "C") AS services
     FROM per_service GROUP BY trace_id
 ), root AS (
     SELECT DISTINCT ON (trace_id) trace_id, span_id, service, name
@@ -91,6 +97,119 @@ def recompute(namespace_id: int, trace_ids: Sequence[str]) -> None:
             cursor.execute(_PG_RECOMPUTE, params)
         return
     _recompute_orm(namespace_id, trace_ids)
+
+
+# Traces of these ids with no stored span in the namespace: one index probe each, stopping at the first span. A
+# scalar subquery with LIMIT, not NOT EXISTS: the planner turns NOT EXISTS into an anti-join, and when the
+# namespace's statistics are stale (a young namespace, analysed while nearly empty) it reads every span of the
+# namespace per batch instead of probing by trace id (seen in the benchmark: 300 µs of PostgreSQL CPU per span).
+_PG_NEW_TRACES = """
+SELECT t FROM unnest(string_to_array(%(ids)s, ',')) AS t
+WHERE (SELECT 1 FROM traces_span s WHERE s.namespace_id = %(ns)s AND s.trace_id = t LIMIT 1) IS NULL
+"""
+
+
+def new_traces(namespace_id: int, trace_ids: Sequence[str]) -> set[str]:
+    """PostgreSQL: which of these traces have no stored span yet. Ask under the writer's lock on the traces
+    (traces.linking.lock) and before writing, so the answer holds until commit."""
+    with connection.cursor() as cursor:
+        # Trace ids are 32 hex digits (the parsers guarantee it): one comma-separated text, not an array literal.
+        cursor.execute(_PG_NEW_TRACES, {"ns": namespace_id, "ids": ",".join(trace_ids)})
+        return {row[0] for row in cursor.fetchall()}
+
+
+# The spans' fields a summary needs, in this order (as stored: truncated and NUL-free).
+SUMMARY_FIELDS = ("trace_id", "span_id", "parent_span_id", "name", "service", "start_ns", "duration_ns", "status_code")
+
+# PostgreSQL: summaries computed in Python, as JSON records, upserted like _PG_RECOMPUTE does.
+_PG_STORE_NEW = """
+WITH upserted AS (
+    INSERT INTO traces_trace (namespace_id, trace_id, root_span_id, root_service, root_name, start_ns, duration_ns,
+                              span_count, error_count, services, first_seen_at, updated_at)
+    SELECT %(ns)s, t.trace_id, t.root_span_id, t.root_service, t.root_name, t.start_ns, t.duration_ns, t.span_count,
+           t.error_count, t.services, %(now)s, %(now)s
+    FROM json_to_recordset(%(traces)s::json) AS t(
+        trace_id text, root_span_id text, root_service text, root_name text, start_ns bigint, duration_ns bigint,
+        span_count integer, error_count integer, services jsonb)
+    ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
+        root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
+        start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
+        error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
+    RETURNING id, trace_id, start_ns
+)
+INSERT INTO traces_traceservice (trace_id, namespace_id, service, start_ns, span_count, error_count)
+SELECT u.id, %(ns)s, s.service, u.start_ns, s.span_count, s.error_count
+FROM json_to_recordset(%(services)s::json) AS s(trace_id text, service text, span_count integer, error_count integer)
+JOIN upserted u USING (trace_id)
+ON CONFLICT (trace_id, service) DO UPDATE SET
+    start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count
+"""
+
+
+def summarise(spans: Iterable[Sequence[Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Trace and per-service summaries of complete traces, from span tuples in SUMMARY_FIELDS order: what
+    _PG_RECOMPUTE computes from the table (root: a parentless span first, then the earliest, then the lowest id)."""
+    acc: dict[str, list[Any]] = {}
+    per_service: dict[tuple[str, str], list[int]] = {}
+    error = StatusCode.ERROR
+    for trace_id, span_id, parent, name, service, start, duration, code in spans:
+        end = start + duration
+        root = (parent != "", start, span_id)
+        t = acc.get(trace_id)
+        if t is None:
+            acc[trace_id] = [start, end, root, name, service]
+        else:
+            if start < t[0]:
+                t[0] = start
+            if end > t[1]:
+                t[1] = end
+            if root < t[2]:
+                t[2], t[3], t[4] = root, name, service
+        counts = per_service.get((trace_id, service))
+        if counts is None:
+            per_service[(trace_id, service)] = [1, int(code == error)]
+        else:
+            counts[0] += 1
+            counts[1] += code == error
+    services: dict[str, list[str]] = {}
+    totals: dict[str, list[int]] = {}
+    service_rows = []
+    for (trace_id, service), (n, errors) in per_service.items():
+        services.setdefault(trace_id, []).append(service)
+        total = totals.setdefault(trace_id, [0, 0])
+        total[0] += n
+        total[1] += errors
+        service_rows.append({"trace_id": trace_id, "service": service, "span_count": n, "error_count": errors})
+    trace_rows = [
+        {
+            "trace_id": trace_id,
+            "root_span_id": root[2],
+            "root_service": service,
+            "root_name": name,
+            "start_ns": start,
+            "duration_ns": max(end - start, 0),
+            "span_count": totals[trace_id][0],
+            "error_count": totals[trace_id][1],
+            "services": sorted(services[trace_id]),
+        }
+        for trace_id, (start, end, root, name, service) in acc.items()
+    ]
+    return trace_rows, service_rows
+
+
+def store_new(namespace_id: int, spans: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: upsert the summaries of traces whose every stored span is in `spans` (see `new_traces`)."""
+    trace_rows, service_rows = summarise(spans)
+    if not trace_rows:
+        return
+    params = {
+        "ns": namespace_id,
+        "traces": orjson.dumps(trace_rows).decode(),
+        "services": orjson.dumps(service_rows).decode(),
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_STORE_NEW, params)
 
 
 def _recompute_orm(namespace_id: int, trace_ids: Sequence[str]) -> None:

@@ -4,8 +4,9 @@ PostgreSQL: COPY straight into traces_span under a savepoint; when a span is alr
 per-connection temporary staging table instead, then one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (the ORM
 cannot reach the ingest rate; COPY can). SQLite: `bulk_create(ignore_conflicts=True)`. Either way, in one
 transaction: the spans, their SpanLink rows, the summaries of every touched trace (recomputed from the stored spans,
-see traces/summaries.py), the linking of those traces (traces/linking.py: one query when nothing can link) and, when
-spans carry message ids, Message rows (jobs.causality.record_envelopes) so the id lookup finds them.
+or, for a trace with no stored span before, from the rows written: see traces/summaries.py), the linking of those
+traces (traces/linking.py: one query when nothing can link) and, when spans carry message ids, Message rows
+(jobs.causality.record_envelopes) so the id lookup finds them.
 
 Idempotent: one row per (namespace, trace id, span id); the first copy of a span wins, so an exporter's retry or a
 re-import changes nothing.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +59,8 @@ _COLUMNS = (
     "correlation_id",
     "causation_id",
 )
+# A COPY row's fields that summaries.SUMMARY_FIELDS names, in that order (the row holds them as stored).
+_summary_fields = operator.itemgetter(*(_COLUMNS.index(name) for name in summaries.SUMMARY_FIELDS))
 _STAGE = "jobtrace_span_stage3"  # "3": JSON columns as json (a new name, not an old session's shape)
 _STAGE_DDL = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
@@ -157,11 +161,16 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
                 {s.job_execution_id for s in unique if s.job_execution_id},
                 {s.job_shard_id for s in unique if s.job_shard_id},
             )
-            inserted = _copy_insert(namespace_id, unique)
+            new = summaries.new_traces(namespace_id, trace_ids)  # under the lock, before writing
+            rows = list(_rows(namespace_id, unique, timezone.now()))
+            inserted = _copy_insert(rows)
+            # A new trace's stored spans are exactly its rows here: summarised from them, not read back.
+            summaries.store_new(namespace_id, (_summary_fields(row) for row in rows if row[1] in new))
+            summaries.recompute(namespace_id, [t for t in trace_ids if t not in new])
         else:
             inserted = _orm_insert(namespace_id, unique)
+            summaries.recompute(namespace_id, trace_ids)
         _store_links(namespace_id, unique)
-        summaries.recompute(namespace_id, trace_ids)
         linking.link_traces(namespace_id, trace_ids, new_spans=unique)
         if any(s.message_id for s in unique):
             # Message ids seen only on spans become findable by the id lookup (one fill-blank upsert, replay-safe).
@@ -226,8 +235,7 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
-def _copy_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
-    rows = list(_rows(namespace_id, spans, timezone.now()))
+def _copy_insert(rows: list[tuple[Any, ...]]) -> int:
     # Fast path: COPY straight into traces_span (rows written as built: binary-free text COPY, psycopg's C writer).
     # A span already stored (an exporter's retry, a re-import) makes it fail on the unique constraint; the savepoint
     # is then rolled back and the rows take the staging path below.

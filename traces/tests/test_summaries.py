@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from traces import summaries
 from traces.models import Span, Trace, TraceService
 from traces.summaries import clock_skew
 from traces.tests.builders import otlp_span, parsed, sid, tid
@@ -120,3 +123,57 @@ def test_two_exporters_sending_one_trace_at_the_same_moment_leave_an_exact_summa
     summaries = list(Trace.objects.filter(namespace=namespace).values_list("span_count", "services"))
     assert len(summaries) == 40
     assert all(row == (10, ["api", "worker"]) for row in summaries), summaries
+
+
+# --- a new trace's summary, computed from the rows written, equals the one read back from the table ---------------
+
+_span_shapes = st.lists(
+    st.tuples(
+        st.sampled_from(["web", "api", "db", "svc\x00nul", "x" * 300]),  # NUL and over-long names, as stored
+        st.sampled_from(["GET /a", "query", "op\x00", "retry"]),
+        st.integers(min_value=0, max_value=50),  # start, ms (ties between roots included)
+        st.integers(min_value=0, max_value=30),  # duration, ms
+        st.booleans(),  # error
+        st.integers(min_value=-1, max_value=6),  # parent: an earlier span, or none (-1), or a span not sent (>= n)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _summary_rows(ns, trace_id):
+    trace = Trace.objects.filter(namespace=ns, trace_id=trace_id).values(
+        "root_span_id", "root_service", "root_name", "start_ns", "duration_ns", "span_count", "error_count", "services"
+    )
+    services = TraceService.objects.filter(trace__namespace=ns, trace__trace_id=trace_id).values_list(
+        "service", "start_ns", "span_count", "error_count"
+    )
+    return list(trace), sorted(services)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=_span_shapes)
+def test_a_new_traces_summary_from_its_rows_equals_the_recomputed_one(ns, shapes):
+    """PostgreSQL sums a trace new to the database from the rows it writes (summaries.store_new) rather than
+    reading them back. Recomputing from the table must change nothing."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the shortcut is PostgreSQL's ingest path; SQLite always recomputes from the table")
+    t = tid()
+    ids = [sid() for _ in shapes]
+    groups: dict[str, list] = {}
+    for i, (service, name, start, duration, error, parent) in enumerate(shapes):
+        parent_id = "" if parent < 0 else (ids[parent] if parent < len(ids) and parent != i else sid())
+        groups.setdefault(service, []).append(otlp_span(t, ids[i], parent_id, name, start, duration, error=error))
+    store_spans(ns, parsed(*groups.items()))
+    shortcut = _summary_rows(ns, t)
+    assert shortcut[0], "no summary stored"
+    summaries.recompute(ns.pk, [t])
+    assert _summary_rows(ns, t) == shortcut
+
+
+def test_a_trace_with_stored_spans_is_recomputed_from_the_table_not_from_the_batch(ns):
+    t, root, child = tid(), sid(), sid()
+    store_spans(ns, parsed(("web", [otlp_span(t, root, "", "GET /", 0, 100)])))
+    store_spans(ns, parsed(("api", [otlp_span(t, child, root, "handler", 10, 20, error=True)])))
+    trace = Trace.objects.get(namespace=ns, trace_id=t)
+    assert (trace.span_count, trace.error_count, trace.root_span_id, trace.services) == (2, 1, root, ["api", "web"])
