@@ -156,3 +156,13 @@ def test_cookies_are_secure_when_served_over_tls_and_plain_for_local_http():
     )
     assert local.stdout.splitlines()[-1].split() == ["False", "False"]
     assert tls.stdout.splitlines()[-1].split() == ["True", "True"]
+
+
+def test_the_wsgi_application_tunes_the_garbage_collector_for_big_request_documents():
+    """console/runtime.py: young-generation passes every 50,000 allocations, the loaded application frozen."""
+    code = "import gc, console.wsgi; print(gc.get_threshold(), gc.get_freeze_count() > 10_000)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(50000,", "20,", "20)", "True"]
