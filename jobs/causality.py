@@ -15,11 +15,13 @@ their query count depends on the depth of the chain, never on how many messages 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,8 +38,8 @@ SPAN_KIND_PRODUCER = 4
 SPAN_KIND_CONSUMER = 5
 SPAN_KIND_CLIENT = 3
 
-_MESSAGE_COLUMNS = (
-    "namespace_id",
+# What an envelope says, in Message's column names.
+_ENVELOPE_FIELDS = (
     "message_id",
     "correlation_id",
     "causation_id",
@@ -50,10 +52,8 @@ _MESSAGE_COLUMNS = (
     "consumed_at",
     "producer_service",
     "consumer_service",
-    "source",
-    "received_at",
-    "updated_at",
 )
+_MESSAGE_COLUMNS = ("namespace_id", *_ENVELOPE_FIELDS, "source", "received_at", "updated_at")
 _FILL_BLANK_TEXT = (
     "correlation_id",
     "causation_id",
@@ -101,6 +101,10 @@ def record_messages(namespace_id: int, envelopes: Sequence[MessageEnvelope], *, 
     updates += [f"{c} = COALESCE({table}.{c}, EXCLUDED.{c})" for c in _FILL_NULL]
     updates.append(f"source = CASE WHEN EXCLUDED.source = 'api' THEN 'api' ELSE {table}.source END")
     updates.append("updated_at = EXCLUDED.updated_at")
+    conflict = f"ON CONFLICT (namespace_id, message_id) DO UPDATE SET {', '.join(updates)}"
+    if connection.vendor == "postgresql":
+        _record_messages_pg(namespace_id, rows, source, conflict)
+        return len(rows)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     placeholder = "(" + ", ".join(["%s"] * len(_MESSAGE_COLUMNS)) + ")"
     adapt = connection.ops.adapt_datetimefield_value
@@ -127,12 +131,31 @@ def record_messages(namespace_id: int, envelopes: Sequence[MessageEnvelope], *, 
                     now,
                     now,
                 ]
-            sql = (
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} "  # noqa: S608
-                f"ON CONFLICT (namespace_id, message_id) DO UPDATE SET {', '.join(updates)}"
-            )
+            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} {conflict}"  # noqa: S608
             cursor.execute(sql, params)
     return len(rows)
+
+
+# The envelope fields as JSON records, typed for json_to_recordset (constant names and types only).
+_JSON_RECORD = ", ".join(f"{name} {'timestamptz' if name in _FILL_NULL else 'text'}" for name in _ENVELOPE_FIELDS)
+_SELECT_RECORDS = (
+    f"SELECT %(ns)s, {', '.join(f'm.{name}' for name in _ENVELOPE_FIELDS)}, %(source)s, %(now)s, %(now)s "  # noqa: S608
+    f"FROM json_to_recordset(%(rows)s::json) AS m({_JSON_RECORD})"
+)
+_envelope_values = operator.attrgetter(*_ENVELOPE_FIELDS)
+
+
+def _record_messages_pg(namespace_id: int, rows: Sequence[MessageEnvelope], source: str, conflict: str) -> None:
+    """PostgreSQL: every envelope in one JSON parameter. A VALUES list takes 16 parameters per envelope, and psycopg
+    binds them client-side in Python: 512 envelopes cost ~90 µs of Python and ~50 µs of PostgreSQL CPU each, which
+    made ingest of spans that carry message ids several times slower than of spans without."""
+    records = [dict(zip(_ENVELOPE_FIELDS, _envelope_values(e), strict=True)) for e in rows]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _MESSAGE_COLUMNS)
+    sql = f"INSERT INTO {table} ({columns}) {_SELECT_RECORDS} {conflict}"
+    params = {"ns": namespace_id, "rows": orjson.dumps(records).decode(), "source": source, "now": timezone.now()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def envelopes_from_executions(executions: Iterable[Execution]) -> dict[int, list[MessageEnvelope]]:
@@ -168,21 +191,30 @@ def envelopes_from_spans(spans: Iterable[Any], namespace_id: int | None = None) 
             raise ValueError("envelopes_from_spans needs namespace_id for spans that carry none")
         at = _ns_to_datetime(s.start_ns)
         producer = s.kind in (SPAN_KIND_PRODUCER, SPAN_KIND_CLIENT)
+        service = _fit(s.service)
         out.setdefault(ns_id, []).append(
             MessageEnvelope(
-                message_id=s.message_id,
-                correlation_id=s.correlation_id,
-                causation_id=s.causation_id,
+                message_id=_fit(s.message_id),
+                correlation_id=_fit(s.correlation_id),
+                causation_id=_fit(s.causation_id),
                 trace_id=s.trace_id if producer else "",
                 span_id=s.span_id if producer else "",
                 operation="publish" if producer else ("process" if s.kind == SPAN_KIND_CONSUMER else ""),
                 published_at=at if producer else None,
                 consumed_at=at if s.kind == SPAN_KIND_CONSUMER else None,
-                producer_service=s.service if producer else "",
-                consumer_service=s.service if s.kind == SPAN_KIND_CONSUMER else "",
+                producer_service=service if producer else "",
+                consumer_service=service if s.kind == SPAN_KIND_CONSUMER else "",
             )
         )
     return out
+
+
+def _fit(text: str, limit: int = 200) -> str:
+    """A span's text as a Message column holds it: spans are stored as received (a NUL becomes U+FFFD, a service
+    name may run to 255), Message's text columns take 200 characters and no NUL."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text[:limit]
 
 
 def record_envelopes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 
 from console.lookup import resolve
 from jobs.models import Message
+from tests import factories
 from traces import linking, summaries, writer
 from traces.models import Span, Trace
-from traces.tests.builders import otlp_span, parsed, sid, tid
+from traces.tests.builders import T0, otlp_doc, otlp_span, parsed, sid, tid
 from traces.writer import store_spans
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +149,23 @@ def test_the_write_path_probes_spans_by_trace_id_even_when_statistics_say_the_na
     for plan in (new_traces_plan, relink_plan):
         assert "(trace_id)::text = t.t" in plan or "trace_id = t.t" in plan, plan
         assert "Materialize" not in plan, plan
+
+
+def test_a_span_whose_message_envelope_holds_nul_or_an_overlong_service_is_stored_not_a_500(ns, client):
+    """Both were database errors that lost the whole batch: Message columns take no NUL and 200 characters."""
+    token = factories.token(ns, ["ingest"])
+    t, producer, consumer = tid(), sid(), sid()
+    sent = otlp_span(t, producer, attrs={"messaging.message.id": "m\x00x", "messaging.message.conversation_id": "c"})
+    sent["kind"] = 4
+    received = otlp_span(t, consumer, producer, attrs={"messaging.message.id": "m\x00x"})
+    received["kind"] = 5
+    body = json.dumps(otlp_doc(("s" * 250, [sent]), ("billing\x00", [received]))).encode()
+    response = client.post("/v1/traces", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, response.content
+    assert Span.objects.filter(namespace=ns, trace_id=t).count() == 2
+    message = Message.objects.get(namespace=ns)
+    assert (message.message_id, message.correlation_id) == ("m\ufffdx", "c")
+    assert (message.producer_service, message.consumer_service) == ("s" * 200, "billing\ufffd")
+    assert (message.trace_id, message.span_id) == (t, producer)
+    at = datetime.fromtimestamp(T0 / 1e9, tz=UTC)  # both spans start at T0: the JSON record kept the time
+    assert (message.published_at, message.consumed_at) == (at, at)
