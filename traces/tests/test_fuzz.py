@@ -4,6 +4,7 @@ or a (partial) success, never a 500, and a rejected request leaves the stored sp
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,101 @@ def test_the_receiver_answers_fuzz_with_400_or_200_and_a_rejected_request_change
         )
     for trace in Trace.objects.filter(namespace=ns):
         assert trace.span_count == Span.objects.filter(namespace=ns, trace_id=trace.trace_id).count()
+
+
+_hostile_text = st.one_of(
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x" * 201, "y" * 300, "null", "\\", "\t\n", "😀" * 70, ""]),
+    st.text(max_size=12),
+)
+# Keys the writer reads into columns (job.*, messaging ids), so their values reach text columns of their own.
+_extracted_keys = st.sampled_from(
+    [
+        "job.namespace",
+        "job.name",
+        "job.execution.id",
+        "job.shard.id",
+        "messaging.message.id",
+        "messaging.message.conversation_id",
+        "causation_id",
+        "message_id",
+        "tenant.id",
+    ]
+)
+_attribute = st.fixed_dictionaries(
+    {
+        "key": _hostile_text,
+        "value": st.one_of(
+            st.builds(lambda v: {"stringValue": v}, _hostile_text),
+            st.builds(lambda v: {"intValue": str(v)}, st.integers(-(2**63), 2**63 - 1)),
+            st.builds(lambda v: {"doubleValue": v}, st.floats()),
+            st.builds(lambda v: {"boolValue": v}, st.booleans()),
+            st.just({}),
+        ),
+    }
+)
+
+# Every span names some of them, with hostile text.
+_extracted = st.lists(
+    st.fixed_dictionaries({"key": _extracted_keys, "value": st.builds(lambda v: {"stringValue": v}, _hostile_text)}),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda kv: kv["key"],
+)
+
+
+@st.composite
+def _generated_otlp_json(draw) -> bytes:
+    trace = draw(st.sampled_from(["0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"]))
+    spans = []
+    for i in range(draw(st.integers(1, 6))):
+        start = draw(st.integers(0, 2**62))
+        spans.append(
+            {
+                "traceId": trace,
+                "spanId": f"{i + 1:016x}",
+                "parentSpanId": draw(st.sampled_from(["", "0000000000000001", "00000000000000ff"])),
+                "name": draw(_hostile_text),
+                "kind": draw(st.integers(0, 5)),
+                "startTimeUnixNano": str(start),
+                "endTimeUnixNano": str(start + draw(st.integers(0, 10**12))),
+                "attributes": draw(_extracted) + draw(st.lists(_attribute, max_size=3)),
+                "events": [{"name": draw(_hostile_text), "attributes": draw(st.lists(_attribute, max_size=2))}],
+                "links": draw(
+                    st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "traceId": st.just("4bf92f3577b34da6a3ce929d0e0e4736"),
+                                "spanId": st.just("00f067aa0ba902b7"),
+                                "attributes": st.lists(_attribute, max_size=2),
+                            }
+                        ),
+                        max_size=1,
+                    )
+                ),
+                "status": {"code": draw(st.integers(0, 2)), "message": draw(_hostile_text)},
+                "traceState": draw(_hostile_text),
+            }
+        )
+    service = {"key": "service.name", "value": {"stringValue": draw(_hostile_text)}}
+    resource = {"attributes": [service, *draw(st.lists(_attribute, max_size=3))]}
+    doc = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": {"name": "fuzz"}, "spans": spans}]}]}
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=_generated_otlp_json())
+def test_hostile_values_in_every_field_are_stored_or_refused_never_a_500(body):
+    """Names, services, attribute keys and values (those read into job and messaging columns too), status messages,
+    trace states: NUL, lone surrogates, over-long and empty text. Found: a NUL in a span's message id was a 500."""
+    ns = factories.namespace(f"fuzz-{secrets.token_hex(4)}")  # examples share the test's transaction
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {factories.token(ns, ['ingest'])}")
+    response = client.post("/v1/traces", body, content_type="application/json")
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 200:
+        sent = {s["spanId"] for s in json.loads(body)["resourceSpans"][0]["scopeSpans"][0]["spans"]}
+        rejected = json.loads(response.content).get("partialSuccess", {}).get("rejectedSpans", 0)
+        stored = Span.objects.filter(namespace=ns).count()
+        assert stored == len(sent) - int(rejected)
+        for trace in Trace.objects.filter(namespace=ns):
+            assert trace.span_count == Span.objects.filter(namespace=ns, trace_id=trace.trace_id).count()
