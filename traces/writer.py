@@ -59,6 +59,7 @@ _COLUMNS = (
     "correlation_id",
     "causation_id",
 )
+_TRACE_ID = _COLUMNS.index("trace_id")  # a COPY row's trace id
 # A COPY row's fields that summaries.SUMMARY_FIELDS names, in that order (the row holds them as stored).
 _summary_fields = operator.itemgetter(*(_COLUMNS.index(name) for name in summaries.SUMMARY_FIELDS))
 _STAGE = "jobtrace_span_stage3"  # "3": JSON columns as json (a new name, not an old session's shape)
@@ -165,7 +166,7 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
             rows = list(_rows(namespace_id, unique, timezone.now()))
             inserted = _copy_insert(rows)
             # A new trace's stored spans are exactly its rows here: summarised from them, not read back.
-            summaries.store_new(namespace_id, (_summary_fields(row) for row in rows if row[1] in new))
+            summaries.store_new(namespace_id, (_summary_fields(row) for row in rows if row[_TRACE_ID] in new))
             summaries.recompute(namespace_id, [t for t in trace_ids if t not in new])
         else:
             inserted = _orm_insert(namespace_id, unique)
