@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,7 @@ class Run:
     seconds: float = 0.0
     cpu: float = 0.0
     db: float = 0.0
+    rounds: list[float] = field(default_factory=list)  # spans/s of each round, to show the box's noise
 
     @property
     def rate(self) -> float:
@@ -273,6 +274,7 @@ def _post_all(base: str, token: str, fmt: str, payloads: list[bytes], url: str, 
     if errors:
         raise RuntimeError(f"{len(errors)} request(s) failed, e.g. {errors[0]}")
     run.spans += len(payloads) * SPANS_PER_BATCH
+    run.rounds.append(len(payloads) * SPANS_PER_BATCH / elapsed)
     run.seconds += elapsed
     run.cpu += cpu
     run.db += db
@@ -331,6 +333,7 @@ def main() -> None:
             ";"
             f" on 2 idle cores that is ~{2e6 / cpu:,.0f} vs ~{2e6 / ceiling_cpu:,.0f} spans/s"
         )
+        print(f"{'':>8}  rounds: {' / '.join(f'{r:,.0f}' for r in run.rounds)} spans/s")
     print(f"load average at the end: {load:.1f} on {os.cpu_count()} cores (other work on the box slows the wall clock)")
     print(f"peak RSS: gunicorn worker {server_peak:.0f} MiB, bench client {peak_rss_mib():.0f} MiB")
     print(
