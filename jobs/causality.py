@@ -3,7 +3,7 @@
 Chains are derived at read time from three sources, all inside ONE namespace (another namespace's records never
 join a chain, even with the same ids):
 
-- `Message` rows (POST /api/v1/messages, or `record_envelopes` from executions/spans);
+- `Message` rows (POST /api/v1/messages, or `jobs.message_store.record_envelopes` from executions/spans);
 - executions' trigger envelopes (`Execution.message_id`, `correlation_id`, `causation_id`, `envelope_trace_id`);
 - spans' messaging columns (`Span.message_id`, `correlation_id`, `causation_id`) and span links.
 
@@ -15,19 +15,14 @@ their query count depends on the depth of the chain, never on how many messages 
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from console import links
-from jobs.ingest.messages import MessageEnvelope, dedupe
 from jobs.models import Execution, Message, Shard
 
 MAX_DEPTH = 12  # hops walked up or levels walked down
@@ -38,34 +33,6 @@ SPAN_KIND_PRODUCER = 4
 SPAN_KIND_CONSUMER = 5
 SPAN_KIND_CLIENT = 3
 
-# What an envelope says, in Message's column names.
-_ENVELOPE_FIELDS = (
-    "message_id",
-    "correlation_id",
-    "causation_id",
-    "trace_id",
-    "span_id",
-    "tenant_id",
-    "event_type",
-    "operation",
-    "published_at",
-    "consumed_at",
-    "producer_service",
-    "consumer_service",
-)
-_MESSAGE_COLUMNS = ("namespace_id", *_ENVELOPE_FIELDS, "source", "received_at", "updated_at")
-_FILL_BLANK_TEXT = (
-    "correlation_id",
-    "causation_id",
-    "trace_id",
-    "span_id",
-    "tenant_id",
-    "event_type",
-    "operation",
-    "producer_service",
-    "consumer_service",
-)
-_FILL_NULL = ("published_at", "consumed_at")
 _SPAN_FIELDS = (
     "trace_id",
     "span_id",
@@ -83,162 +50,10 @@ _SPAN_FIELDS = (
 )
 
 
-# --- writing ----------------------------------------------------------------------------------------------------
-
-
-def record_messages(namespace_id: int, envelopes: Sequence[MessageEnvelope], *, source: str = "api") -> int:
-    """Upsert envelopes by (namespace, message_id) in one statement per chunk; returns how many were written.
-
-    Replay-safe: the same message reported again changes nothing. A later report fills blanks (the consumer adds
-    `consumed_at` and `consumer_service` to what the producer said) and never erases or overwrites a value.
-    """
-    rows = dedupe(list(envelopes))
-    if not rows:
-        return 0
-    table = connection.ops.quote_name(Message._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _MESSAGE_COLUMNS)
-    updates = [f"{c} = CASE WHEN {table}.{c} = '' THEN EXCLUDED.{c} ELSE {table}.{c} END" for c in _FILL_BLANK_TEXT]
-    updates += [f"{c} = COALESCE({table}.{c}, EXCLUDED.{c})" for c in _FILL_NULL]
-    updates.append(f"source = CASE WHEN EXCLUDED.source = 'api' THEN 'api' ELSE {table}.source END")
-    updates.append("updated_at = EXCLUDED.updated_at")
-    conflict = f"ON CONFLICT (namespace_id, message_id) DO UPDATE SET {', '.join(updates)}"
-    if connection.vendor == "postgresql":
-        _record_messages_pg(namespace_id, rows, source, conflict)
-        return len(rows)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    placeholder = "(" + ", ".join(["%s"] * len(_MESSAGE_COLUMNS)) + ")"
-    adapt = connection.ops.adapt_datetimefield_value
-    with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            params: list[Any] = []
-            for e in chunk:
-                params += [
-                    namespace_id,
-                    e.message_id,
-                    e.correlation_id,
-                    e.causation_id,
-                    e.trace_id,
-                    e.span_id,
-                    e.tenant_id,
-                    e.event_type,
-                    e.operation,
-                    adapt(e.published_at),
-                    adapt(e.consumed_at),
-                    e.producer_service,
-                    e.consumer_service,
-                    source,
-                    now,
-                    now,
-                ]
-            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))} {conflict}"  # noqa: S608
-            cursor.execute(sql, params)
-    return len(rows)
-
-
-# The envelope fields as JSON records, typed for json_to_recordset (constant names and types only).
-_JSON_RECORD = ", ".join(f"{name} {'timestamptz' if name in _FILL_NULL else 'text'}" for name in _ENVELOPE_FIELDS)
-_SELECT_RECORDS = (
-    f"SELECT %(ns)s, {', '.join(f'm.{name}' for name in _ENVELOPE_FIELDS)}, %(source)s, %(now)s, %(now)s "  # noqa: S608
-    f"FROM json_to_recordset(%(rows)s::json) AS m({_JSON_RECORD})"
-)
-_envelope_values = operator.attrgetter(*_ENVELOPE_FIELDS)
-
-
-def _record_messages_pg(namespace_id: int, rows: Sequence[MessageEnvelope], source: str, conflict: str) -> None:
-    """PostgreSQL: every envelope in one JSON parameter. A VALUES list takes 16 parameters per envelope, and psycopg
-    binds them client-side in Python: 512 envelopes cost ~90 µs of Python and ~50 µs of PostgreSQL CPU each, which
-    made ingest of spans that carry message ids several times slower than of spans without."""
-    records = [dict(zip(_ENVELOPE_FIELDS, _envelope_values(e), strict=True)) for e in rows]
-    table = connection.ops.quote_name(Message._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _MESSAGE_COLUMNS)
-    sql = f"INSERT INTO {table} ({columns}) {_SELECT_RECORDS} {conflict}"
-    params = {"ns": namespace_id, "rows": orjson.dumps(records).decode(), "source": source, "now": timezone.now()}
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def envelopes_from_executions(executions: Iterable[Execution]) -> dict[int, list[MessageEnvelope]]:
-    """Trigger envelopes of executions, per namespace id (the consumer's side of the message)."""
-    out: dict[int, list[MessageEnvelope]] = {}
-    for e in executions:
-        if not e.message_id:
-            continue
-        out.setdefault(e.namespace_id, []).append(
-            MessageEnvelope(
-                message_id=e.message_id,
-                correlation_id=e.correlation_id,
-                causation_id=e.causation_id,
-                trace_id=e.envelope_trace_id,
-                tenant_id=e.tenant_id,
-                event_type=e.event_type,
-                operation=e.operation if e.operation in ("publish", "receive", "process", "request") else "",
-                consumed_at=e.started_at or e.scheduled_at,
-            )
-        )
-    return out
-
-
-def envelopes_from_spans(spans: Iterable[Any], namespace_id: int | None = None) -> dict[int, list[MessageEnvelope]]:
-    """Envelopes seen on spans, per namespace id: Span rows, or parsed spans (traces.ingest.spans.ParsedSpan) with
-    `namespace_id` given, since a parsed span does not know its namespace yet."""
-    out: dict[int, list[MessageEnvelope]] = {}
-    for s in spans:
-        if not s.message_id:
-            continue
-        ns_id = getattr(s, "namespace_id", None) or namespace_id
-        if ns_id is None:
-            raise ValueError("envelopes_from_spans needs namespace_id for spans that carry none")
-        at = _ns_to_datetime(s.start_ns)
-        producer = s.kind in (SPAN_KIND_PRODUCER, SPAN_KIND_CLIENT)
-        service = _fit(s.service)
-        out.setdefault(ns_id, []).append(
-            MessageEnvelope(
-                message_id=_fit(s.message_id),
-                correlation_id=_fit(s.correlation_id),
-                causation_id=_fit(s.causation_id),
-                trace_id=s.trace_id if producer else "",
-                span_id=s.span_id if producer else "",
-                operation="publish" if producer else ("process" if s.kind == SPAN_KIND_CONSUMER else ""),
-                published_at=at if producer else None,
-                consumed_at=at if s.kind == SPAN_KIND_CONSUMER else None,
-                producer_service=service if producer else "",
-                consumer_service=service if s.kind == SPAN_KIND_CONSUMER else "",
-            )
-        )
-    return out
-
-
-def _fit(text: str, limit: int = 200) -> str:
-    """A span's text as a Message column holds it: spans are stored as received (a NUL becomes U+FFFD, a service
-    name may run to 255), Message's text columns take 200 characters and no NUL."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    return text[:limit]
-
-
-def record_envelopes(
-    executions: Iterable[Execution] = (), spans: Iterable[Any] = (), *, namespace_id: int | None = None
-) -> int:
-    """Optional: make Message rows of envelopes seen on executions and spans (fill-blank upsert, replay-safe).
-
-    Chains never need this (they read executions and spans directly); it makes a message id that was only seen on
-    an execution or a span resolvable by the id lookup (console/lookup.py reads Message rows). Safe to call from
-    the execution and span writers after their upsert, inside their transaction: one INSERT ... ON CONFLICT per
-    namespace, nothing when no record carries a message id. `namespace_id` is needed for parsed spans only.
-    """
-    written = 0
-    for ns_id, envelopes in envelopes_from_executions(executions).items():
-        written += record_messages(ns_id, envelopes, source="execution")
-    for ns_id, envelopes in envelopes_from_spans(spans, namespace_id).items():
-        written += record_messages(ns_id, envelopes, source="span")
-    return written
-
-
 # --- the merged view of one message ------------------------------------------------------------------------------
 
 
-def _ns_to_datetime(value: int | None) -> datetime | None:
+def ns_to_datetime(value: int | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromtimestamp(value / 1_000_000_000, tz=UTC)
@@ -298,7 +113,7 @@ class Envelope:
 
     def absorb_span(self, s: dict[str, Any]) -> None:
         self.sources.add("span")
-        at = _ns_to_datetime(s["start_ns"])
+        at = ns_to_datetime(s["start_ns"])
         self.fill(correlation_id=s["correlation_id"], causation_id=s["causation_id"])
         if s["kind"] in (SPAN_KIND_PRODUCER, SPAN_KIND_CLIENT):
             self.fill(trace_id=s["trace_id"], span_id=s["span_id"], published_at=at, producer_service=s["service"])
@@ -677,8 +492,8 @@ def _fill_traces(namespace_id: int, hops: Sequence[Hop]) -> None:
                 hop.notes.append("the request's spans have not arrived")
             continue
         hop.service = hop.service or t.root_service
-        hop.at = hop.at or _ns_to_datetime(t.start_ns)
-        hop.end = hop.end or _ns_to_datetime(t.start_ns + t.duration_ns)
+        hop.at = hop.at or ns_to_datetime(t.start_ns)
+        hop.end = hop.end or ns_to_datetime(t.start_ns + t.duration_ns)
         if hop.kind == "request":
             hop.label = f"{hop.label}: {t.root_service} {t.root_name}".strip()
 

@@ -18,11 +18,11 @@ from console import links
 from jobs.causality import (
     LONG_WAIT,
     Envelope,
-    _ns_to_datetime,
     _span_values,
     execution_hop,
     human_duration,
     message_hop,
+    ns_to_datetime,
     shard_hop,
 )
 from jobs.causality_gaps import Gap, find_gaps
@@ -197,8 +197,8 @@ def workflow(namespace: Namespace, correlation_id: str) -> Workflow:
             kind="request",
             label=f"{label}: {t.root_service} {t.root_name}" if t else label,
             key=trace_id,
-            start=_ns_to_datetime(t.start_ns) if t else None,
-            end=_ns_to_datetime(t.start_ns + t.duration_ns) if t else None,
+            start=ns_to_datetime(t.start_ns) if t else None,
+            end=ns_to_datetime(t.start_ns + t.duration_ns) if t else None,
             service=t.root_service if t else "",
             trace_id=trace_id,
         )

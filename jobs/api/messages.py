@@ -1,6 +1,6 @@
 """Messages API (envelopes in, envelopes out), propagation health of a job, and the causality of one execution.
 
-Views only adapt HTTP: jobs/ingest/messages.py parses, jobs/causality.record_messages stores, the walkers in
+Views only adapt HTTP: jobs/ingest/messages.py parses, jobs/message_store.record_messages stores, the walkers in
 jobs/causality*.py read. Database errors raise (jobs.api.errors answers 503 + Retry-After).
 """
 
@@ -21,11 +21,12 @@ from rest_framework.views import APIView
 
 from console import links
 from jobs.auth import Access, IngestScope, ReadScope
-from jobs.causality import caused, caused_by, record_messages
+from jobs.causality import caused, caused_by
 from jobs.causality_gaps import find_gaps, propagation_health
 from jobs.causality_workflow import namespaces_with, workflow
 from jobs.choices import MessageOperation
 from jobs.ingest.messages import MessageBatchError, parse_messages
+from jobs.message_store import record_messages
 from jobs.models import Execution, Job, Message, Namespace
 
 
