@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tests import factories
-from traces.models import Span
+from traces.models import Span, SpanLink
 
 pytestmark = pytest.mark.django_db
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -93,3 +93,18 @@ def test_a_proper_surrogate_pair_is_one_character_and_kept(ingest):
     body = body.replace(b"__NAME__", b"pay \\ud83d\\udcb3")
     assert ingest(body, "application/json").status_code == 200
     assert Span.objects.get(span_id="00f067aa0ba902b9").name == "pay \U0001f4b3"
+
+
+def test_a_non_finite_double_on_a_span_link_is_stored_with_the_link(ingest):
+    """Found by the receiver fuzz: the link's attributes went to SpanLink's JSON column as bare Infinity, which
+    PostgreSQL refuses, and the whole batch was a 500."""
+    body = json.loads(_json_body('"x"'))
+    odd = body["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+    odd["attributes"] = []
+    linked = {"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7"}
+    odd["links"] = [{**linked, "attributes": [{"key": "weight", "value": {"doubleValue": "Infinity"}}]}]
+    response = ingest(json.dumps(body).encode(), "application/json")
+    assert response.status_code == 200, response.content
+    link = SpanLink.objects.get(span_id="00f067aa0ba902b9")
+    assert (link.linked_span_id, link.attributes) == ("00f067aa0ba902b7", {"weight": "Infinity"})
+    assert Span.objects.get(span_id="00f067aa0ba902b9").links[0]["attributes"] == {"weight": "Infinity"}

@@ -310,7 +310,7 @@ def _store_links(namespace_id: int, spans: list[ParsedSpan]) -> None:
             linked_trace_id=str(link.get("trace_id", ""))[:32],
             linked_span_id=str(link.get("span_id", ""))[:16],
             ref_type=_text(str(link.get("ref_type") or "link"))[:16],
-            attributes=_without_nul(link.get("attributes") or {}),
+            attributes=_finite(_without_nul(link.get("attributes") or {})),
         )
         for s in spans
         if s.links
