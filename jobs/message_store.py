@@ -35,18 +35,8 @@ _ENVELOPE_FIELDS = (
     "consumer_service",
 )
 _MESSAGE_COLUMNS = ("namespace_id", *_ENVELOPE_FIELDS, "source", "received_at", "updated_at")
-_FILL_BLANK_TEXT = (
-    "correlation_id",
-    "causation_id",
-    "trace_id",
-    "span_id",
-    "tenant_id",
-    "event_type",
-    "operation",
-    "producer_service",
-    "consumer_service",
-)
-_FILL_NULL = ("published_at", "consumed_at")
+_FILL_NULL = ("published_at", "consumed_at")  # a later report fills them when NULL
+_FILL_BLANK_TEXT = tuple(f for f in _ENVELOPE_FIELDS[1:] if f not in _FILL_NULL)  # ... and these when ''
 
 
 def record_messages(namespace_id: int, envelopes: Sequence[MessageEnvelope], *, source: str = "api") -> int:

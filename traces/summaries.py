@@ -50,10 +50,21 @@ def _roots(namespace_id: int, trace_ids: Sequence[str], parentless: bool) -> dic
     return roots
 
 
+# The upserts both PostgreSQL paths end with: a summary (returning what the per-service rows need), then the
+# per-service rows. Constant SQL only.
+_TRACE_UPSERT = """ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
+        root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
+        start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
+        error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
+    RETURNING id, trace_id, start_ns"""
+_SERVICE_UPSERT = """ON CONFLICT (trace_id, service) DO UPDATE SET
+    start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count"""
+
+
 # PostgreSQL: the whole recomputation in one statement, computed where the spans are: the per-(trace, service)
 # aggregate is read once, rolled up per trace, upserted into traces_trace, and the RETURNING rows feed the
 # per-service upsert (no second lookup of the traces).
-_PG_RECOMPUTE = """
+_PG_RECOMPUTE = f"""
 WITH per_service AS (
     SELECT trace_id, service, min(start_ns) AS start_ns, max(start_ns + duration_ns) AS end_ns, count(*) AS n,
            count(*) FILTER (WHERE status_code = 2) AS errors
@@ -73,18 +84,13 @@ WITH per_service AS (
     SELECT %(ns)s, a.trace_id, r.span_id, r.service, r.name, a.start_ns, greatest(a.end_ns - a.start_ns, 0), a.n,
            a.errors, a.services, %(now)s, %(now)s
     FROM per_trace a JOIN root r USING (trace_id)
-    ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
-        root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
-        start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
-        error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
-    RETURNING id, trace_id, start_ns
+    {_TRACE_UPSERT}
 )
 INSERT INTO traces_traceservice (trace_id, namespace_id, service, start_ns, span_count, error_count)
 SELECT u.id, %(ns)s, s.service, u.start_ns, s.n, s.errors
 FROM per_service s JOIN upserted u USING (trace_id)
-ON CONFLICT (trace_id, service) DO UPDATE SET
-    start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count
-"""
+{_SERVICE_UPSERT}
+"""  # noqa: S608 (constant SQL)
 
 
 def recompute(namespace_id: int, trace_ids: Sequence[str]) -> None:
@@ -122,7 +128,7 @@ def new_traces(namespace_id: int, trace_ids: Sequence[str]) -> set[str]:
 SUMMARY_FIELDS = ("trace_id", "span_id", "parent_span_id", "name", "service", "start_ns", "duration_ns", "status_code")
 
 # PostgreSQL: summaries computed in Python, as JSON records, upserted like _PG_RECOMPUTE does.
-_PG_STORE_NEW = """
+_PG_STORE_NEW = f"""
 WITH upserted AS (
     INSERT INTO traces_trace (namespace_id, trace_id, root_span_id, root_service, root_name, start_ns, duration_ns,
                               span_count, error_count, services, first_seen_at, updated_at)
@@ -131,19 +137,14 @@ WITH upserted AS (
     FROM json_to_recordset(%(traces)s::json) AS t(
         trace_id text, root_span_id text, root_service text, root_name text, start_ns bigint, duration_ns bigint,
         span_count integer, error_count integer, services jsonb)
-    ON CONFLICT (namespace_id, trace_id) DO UPDATE SET
-        root_span_id = EXCLUDED.root_span_id, root_service = EXCLUDED.root_service, root_name = EXCLUDED.root_name,
-        start_ns = EXCLUDED.start_ns, duration_ns = EXCLUDED.duration_ns, span_count = EXCLUDED.span_count,
-        error_count = EXCLUDED.error_count, services = EXCLUDED.services, updated_at = EXCLUDED.updated_at
-    RETURNING id, trace_id, start_ns
+    {_TRACE_UPSERT}
 )
 INSERT INTO traces_traceservice (trace_id, namespace_id, service, start_ns, span_count, error_count)
 SELECT u.id, %(ns)s, s.service, u.start_ns, s.span_count, s.error_count
 FROM json_to_recordset(%(services)s::json) AS s(trace_id text, service text, span_count integer, error_count integer)
 JOIN upserted u USING (trace_id)
-ON CONFLICT (trace_id, service) DO UPDATE SET
-    start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count
-"""
+{_SERVICE_UPSERT}
+"""  # noqa: S608 (constant SQL)
 
 
 def summarise(spans: Iterable[Sequence[Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
