@@ -27,7 +27,7 @@ browser:
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py ensure_admin
+	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/
 	$(PY) manage.py demo --if-empty
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -9,6 +9,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
@@ -166,3 +167,15 @@ def test_the_wsgi_application_tunes_the_garbage_collector_for_big_request_docume
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["(50000,", "20,", "20)", "True"]
+
+
+@pytest.mark.django_db
+def test_ensure_admin_creates_the_login_once_and_names_the_address_the_console_is_served_at(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    first, again = StringIO(), StringIO()
+    call_command("ensure_admin", "--url", "http://127.0.0.1:8799/", stdout=first)
+    call_command("ensure_admin", "--url", "http://127.0.0.1:8799/", stdout=again)
+    assert "Sign in at http://127.0.0.1:8799/ as 'admin'" in first.getvalue()
+    assert "Admin login exists: sign in as 'admin' at http://127.0.0.1:8799/" in again.getvalue()
+    username, password = (tmp_path / "admin-password.txt").read_text().split()
+    assert get_user_model().objects.get(username=username).check_password(password)

@@ -6,17 +6,21 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
     help = "Make sure a local admin login exists; print how to sign in the first time."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="where the console will be served")
+
     def handle(self, *args: Any, **options: Any) -> None:
+        url = options["url"]
         User = get_user_model()
         username = os.environ.get("JOBTRACE_ADMIN_USER", "admin")
         if User.objects.filter(username=username).exists():
-            self.stdout.write(f"Admin login exists: sign in as {username!r} at http://127.0.0.1:8000/")
+            self.stdout.write(f"Admin login exists: sign in as {username!r} at {url}")
             return
         password = os.environ.get("JOBTRACE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
@@ -26,7 +30,7 @@ class Command(BaseCommand):
         path.chmod(0o600)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Created the local admin login. Sign in at http://127.0.0.1:8000/ as {username!r} "
+                f"Created the local admin login. Sign in at {url} as {username!r} "
                 f"with password {password!r} (also saved in {path})."
             )
         )
