@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 
 from console.lookup import normalise_trace_id
@@ -81,24 +82,39 @@ class JaegerClient:
         with response:
             if response.status_code == 404:
                 return None
-            chunks = []
-            size = 0
-            try:
-                for chunk in response.iter_content(64 * 1024):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if time.monotonic() > deadline:
-                        raise JaegerError(SLOW, f"Jaeger at {self.base} took longer than {self.timeout:g} s")
-                    if size > _MAX_RESPONSE_BYTES:
-                        raise JaegerError(ERROR, f"Jaeger's answer exceeds {_MAX_RESPONSE_BYTES} bytes")
-            except requests.RequestException as exc:
-                raise JaegerError(SLOW, f"Jaeger at {self.base} stalled ({type(exc).__name__})") from exc
+            body = self._read_body(response, deadline)
             if response.status_code >= 400:
                 raise JaegerError(ERROR, f"Jaeger answered HTTP {response.status_code} for {path}")
             try:
-                return decode_json(b"".join(chunks))
+                return decode_json(body)
             except ParseError as exc:
                 raise JaegerError(ERROR, f"Jaeger's answer to {path} is not JSON") from exc
+
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, read as it arrives; each socket read may only wait for what is left of the deadline
+        (iter_content waits for whole chunks, and a per-read timeout restarts on every byte)."""
+        raw = response.raw
+        sock = getattr(raw.connection, "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                if sock is not None:
+                    sock.settimeout(left)
+                chunk = raw.read1(64 * 1024, decode_content=True)  # what one socket read brought, decompressed
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > _MAX_RESPONSE_BYTES:
+                    raise JaegerError(ERROR, f"Jaeger's answer exceeds {_MAX_RESPONSE_BYTES} bytes")
+        except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise JaegerError(SLOW, f"Jaeger at {self.base} took longer than {self.timeout:g} s") from exc
+        except (OSError, urllib3.exceptions.HTTPError, requests.RequestException) as exc:
+            raise JaegerError(SLOW, f"Jaeger at {self.base} stalled ({type(exc).__name__})") from exc
 
     # -- the API -------------------------------------------------------------------------------------------------
 
