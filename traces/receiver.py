@@ -126,22 +126,27 @@ def _read_limited(request: HttpRequest, limit: int) -> bytes:
 
 
 def _gunzip_limited(data: bytes, limit: int) -> bytes:
-    """Inflate gzip, never holding more than `limit` inflated bytes (a gzip bomb stops at the limit)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Inflate gzip, never holding more than `limit` inflated bytes (a gzip bomb stops at the limit). Concatenated
+    members are valid gzip: they are read one after another in a loop, the input fed in _CHUNK slices, so neither
+    the stack nor the leftover copies zlib makes grow with the number of members."""
     out = bytearray()
-    pending = data
-    while True:
-        out += inflater.decompress(pending, limit + 1 - len(out))
-        if len(out) > limit:
-            raise _TooLarge
-        pending = inflater.unconsumed_tail
-        if not pending:
-            break
-    if not inflater.eof:
-        raise zlib.error("the gzip stream is truncated")
-    if inflater.unused_data:  # concatenated gzip members are valid gzip
-        return bytes(out) + _gunzip_limited(inflater.unused_data, limit - len(out))
-    return bytes(out)
+    view = memoryview(data)
+    pos = 0
+    while True:  # one gzip member per turn
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not inflater.eof:
+            if pos >= len(data):
+                raise zlib.error("the gzip stream is truncated")
+            pending: bytes | memoryview = view[pos : pos + _CHUNK]
+            pos += len(pending)
+            while pending and not inflater.eof:
+                out += inflater.decompress(pending, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise _TooLarge
+                pending = inflater.unconsumed_tail
+        pos -= len(inflater.unused_data)  # the next member starts in the slice this one ended in
+        if pos >= len(data):
+            return bytes(out)
 
 
 @csrf_exempt

@@ -198,3 +198,17 @@ def test_a_database_outage_answers_503_with_a_short_retry_after(otlp, monkeypatc
     assert response.status_code == 503
     assert 1 <= int(response["Retry-After"]) <= 5
     assert status_pb2.Status.FromString(response.content).code == 14
+
+
+def test_gzip_of_many_members_is_read_in_a_loop_not_a_500(otlp, ns, fixtures_dir):
+    """Concatenated members are valid gzip. Read recursively, 2,000 empty members were a RecursionError (500), and
+    each member copied the rest of the body (a 1 MB body grew a worker to 1 GB)."""
+    body = (fixtures_dir / CHECKOUT_PB).read_bytes()
+    many = gzip.compress(b"") * 50_000 + gzip.compress(body[:100]) + gzip.compress(body[100:])
+    response = otlp.post("/v1/traces", many, content_type=PB, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 200, response.content
+    assert Span.objects.filter(namespace=ns).count() == 6
+    truncated = gzip.compress(b"") * 5_000 + gzip.compress(body)[:-4]
+    response = otlp.post("/v1/traces", truncated, content_type=PB, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+    assert "truncated" in status_pb2.Status.FromString(response.content).message
