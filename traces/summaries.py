@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
+from traces.ingest.spans import MAX_NS
 from traces.models import Span, StatusCode, Trace, TraceService
 
 _TRACE_FIELDS = [
@@ -61,12 +62,14 @@ _SERVICE_UPSERT = """ON CONFLICT (trace_id, service) DO UPDATE SET
     start_ns = EXCLUDED.start_ns, span_count = EXCLUDED.span_count, error_count = EXCLUDED.error_count"""
 
 
+# The end is summed as numeric: spans stored before the parsers checked that start + duration fits a bigint
+# (Jaeger and Zipkin imports) must not make every later write to their trace fail.
 # PostgreSQL: the whole recomputation in one statement, computed where the spans are: the per-(trace, service)
 # aggregate is read once, rolled up per trace, upserted into traces_trace, and the RETURNING rows feed the
 # per-service upsert (no second lookup of the traces).
 _PG_RECOMPUTE = f"""
 WITH per_service AS (
-    SELECT trace_id, service, min(start_ns) AS start_ns, max(start_ns + duration_ns) AS end_ns, count(*) AS n,
+    SELECT trace_id, service, min(start_ns) AS start_ns, max(start_ns::numeric + duration_ns) AS end_ns, count(*) AS n,
            count(*) FILTER (WHERE status_code = 2) AS errors
     FROM traces_span WHERE namespace_id = %(ns)s AND trace_id = ANY(%(ids)s)
     GROUP BY trace_id, service
@@ -81,7 +84,8 @@ WITH per_service AS (
 ), upserted AS (
     INSERT INTO traces_trace (namespace_id, trace_id, root_span_id, root_service, root_name, start_ns, duration_ns,
                               span_count, error_count, services, first_seen_at, updated_at)
-    SELECT %(ns)s, a.trace_id, r.span_id, r.service, r.name, a.start_ns, greatest(a.end_ns - a.start_ns, 0), a.n,
+    SELECT %(ns)s, a.trace_id, r.span_id, r.service, r.name, a.start_ns,
+           least(greatest(a.end_ns - a.start_ns, 0), 9223372036854775807), a.n,
            a.errors, a.services, %(now)s, %(now)s
     FROM per_trace a JOIN root r USING (trace_id)
     {_TRACE_UPSERT}
@@ -253,7 +257,8 @@ def _recompute_orm(namespace_id: int, trace_ids: Sequence[str]) -> None:
                 root_service=root[1],
                 root_name=root[2],
                 start_ns=t["start"],
-                duration_ns=max(t["end"] - t["start"], 0),
+                # capped: SQLite turns an overflowing sum into a float (spans stored before times were checked)
+                duration_ns=min(max(int(t["end"]) - t["start"], 0), MAX_NS),
                 span_count=t["n"],
                 error_count=t["errors"],
                 services=sorted(s for s, _, _ in services[trace_id]),

@@ -100,7 +100,7 @@ def parse_document(doc: Any, aliases: Mapping[str, str] | None = None, *, otlp_o
         return _parse_document(doc, aliases, otlp_only=otlp_only)
     except ParseError:
         raise
-    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError, OverflowError) as exc:
         # A shape no rule above expected (fuzzing finds these): the whole document is refused, with the reason.
         raise ParseError(f"unreadable trace document ({type(exc).__name__}: {str(exc)[:200]})") from None
 

@@ -26,6 +26,7 @@ from traces.ingest.spans import (
     hashed_id,
     hex_id,
     is_zero,
+    times_error,
 )
 
 _KINDS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
@@ -131,8 +132,8 @@ def _span(
             raise ValueError("startTime/duration must be numbers (microseconds)")
         start_ns = int(start_us) * 1000
         duration_ns = max(int(duration_us), 0) * 1000
-        if not 0 <= start_ns < 2**63 or duration_ns >= 2**63:
-            raise ValueError("startTime/duration out of range")
+        if (problem := times_error(start_ns, duration_ns)) is not None:
+            raise ValueError(f"startTime/duration: {problem}")
         attributes = _tags(s.get("tags"))
         if "process" in s:
             service, resource = _process(s.get("process"))
@@ -179,7 +180,7 @@ def _span(
             ts = int(ts) if isinstance(ts, int | float | str) and not isinstance(ts, bool) else 0
             event_name = fields.get("event") or fields.get("message") or "log"
             events.append({"time_ns": ts * 1000, "name": str(event_name), "attributes": fields})
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: int(Infinity), which JSON may hold
         result.reject(f"{where}: {exc}")
         return None
 

@@ -111,6 +111,18 @@ def is_zero(hex_value: str) -> bool:
     return hex_value.count("0") == len(hex_value)
 
 
+# --- times -----------------------------------------------------------------------------------------------------
+
+MAX_NS = 2**63 - 1  # PostgreSQL's bigint: a span's start, its duration and their sum (the end) must each fit
+
+
+def times_error(start_ns: int, duration_ns: int) -> str | None:
+    """Why a span's times cannot be stored, or None. The end (start + duration) is checked too: summaries add them."""
+    if start_ns < 0 or duration_ns < 0 or start_ns + duration_ns > MAX_NS:
+        return "times must be non-negative and end before 2^63 ns after the epoch (the year 2262)"
+    return None
+
+
 # --- attribute aliases and extraction -------------------------------------------------------------------------
 
 

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from traces.ingest.spans import UNKNOWN_SERVICE, Extractor, ParsedSpan, ParseError, ParseResult, hashed_id, hex_id
+from traces.ingest.spans import (
+    UNKNOWN_SERVICE,
+    Extractor,
+    ParsedSpan,
+    ParseError,
+    ParseResult,
+    hashed_id,
+    hex_id,
+    times_error,
+)
 
 _KINDS = {"SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
 
@@ -42,9 +51,17 @@ def parse_zipkin_document(doc: Any, aliases: Mapping[str, str] | None = None) ->
             continue
         try:
             start_ns = int(s.get("timestamp") or 0) * 1000
-            duration_ns = int(s.get("duration") or 0) * 1000
-        except (TypeError, ValueError):
-            result.reject(f"{where}: timestamp/duration must be integers (microseconds)")
+            duration_ns = max(int(s.get("duration") or 0), 0) * 1000
+            events = [
+                {"time_ns": int(a.get("timestamp") or 0) * 1000, "name": str(a.get("value") or ""), "attributes": {}}
+                for a in (s.get("annotations") or [])
+                if isinstance(a, Mapping)
+            ]
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity), which JSON may hold
+            result.reject(f"{where}: timestamp/duration/annotation timestamps must be integers (microseconds)")
+            continue
+        if (problem := times_error(start_ns, duration_ns)) is not None:
+            result.reject(f"{where}: timestamp/duration: {problem}")
             continue
         local = s.get("localEndpoint") if isinstance(s.get("localEndpoint"), Mapping) else {}
         service = str(local.get("serviceName") or UNKNOWN_SERVICE)
@@ -65,11 +82,6 @@ def parse_zipkin_document(doc: Any, aliases: Mapping[str, str] | None = None) ->
             attributes["zipkin.shared_span_id"] = span_id
             parent, span_id = span_id, hashed_id(f"{trace_id}/{span_id}/server", 16)
         status_code = 2 if "error" in attributes else 0
-        events = [
-            {"time_ns": int(a.get("timestamp") or 0) * 1000, "name": str(a.get("value") or ""), "attributes": {}}
-            for a in (s.get("annotations") or [])
-            if isinstance(a, Mapping)
-        ]
         span = ParsedSpan(
             trace_id,
             span_id,
@@ -78,7 +90,7 @@ def parse_zipkin_document(doc: Any, aliases: Mapping[str, str] | None = None) ->
             service,
             kind,
             start_ns,
-            max(duration_ns, 0),
+            duration_ns,
             status_code,
             str(attributes.get("error", "")) if status_code else "",
             attributes,

@@ -215,3 +215,66 @@ def test_job_and_messaging_attributes_are_extracted_with_configured_aliases():
     assert (span.job_name, span.job_execution_id, span.job_shard_id) == ("nightly", "42", "s-1")
     assert (span.message_id, span.correlation_id, span.causation_id) == ("m-1", "c-1", "m-0")
     assert parse_document(doc, {}).spans[0].job_name == ""
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        # Jaeger: each fits, their sum (the end) does not
+        (
+            {
+                "data": [
+                    {
+                        "traceID": "5b8efff798038103d269b633813fc60c",
+                        "spans": [
+                            {
+                                "traceID": "5b8efff798038103d269b633813fc60c",
+                                "spanID": "eee19b7ec3c1b174",
+                                "operationName": "op",
+                                "startTime": 9_000_000_000_000_000,
+                                "duration": 9_000_000_000_000_000,
+                            }
+                        ],
+                    }
+                ]
+            },
+            "before 2^63",
+        ),
+        ([{"traceId": "4bf92f3577b34da6a3ce929d0e0e4737", "id": "00f067aa0ba902b7", "timestamp": 10**16}], "2^63"),
+        ([{"traceId": "4bf92f3577b34da6a3ce929d0e0e4737", "id": "00f067aa0ba902b7", "timestamp": -9 * 10**15}], "2^63"),
+        (
+            [
+                {
+                    "traceId": "4bf92f3577b34da6a3ce929d0e0e4737",
+                    "id": "00f067aa0ba902b7",
+                    "annotations": [{"timestamp": "abc", "value": "x"}],
+                }
+            ],
+            "integers",
+        ),
+    ],
+)
+def test_times_that_cannot_be_stored_reject_the_span_with_a_reason(document, reason):
+    """A span whose end overflowed a bigint was stored, and then every later write to its trace failed (500)."""
+    good = {"traceId": "4bf92f3577b34da6a3ce929d0e0e4739", "id": "00f067aa0ba902b8", "name": "ok", "timestamp": 1}
+    if isinstance(document, list):
+        document = [*document, good]
+    result = parse_document(document)
+    assert result.rejected == 1
+    assert reason in result.errors[0]
+    assert len(result.spans) == (1 if isinstance(document, list) else 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "id": "00f067aa0ba902b7", "timestamp": Infinity}]',
+        '{"data": [{"traceID": "1", "spans": [{"traceID": "4bf92f3577b34da6a3ce929d0e0e4738",'
+        ' "spanID": "00f067aa0ba902b7", "operationName": "op", "startTime": Infinity}]}]}',
+        '{"data": [{"traceID": "1", "spans": [{"traceID": "4bf92f3577b34da6a3ce929d0e0e4738",'
+        ' "spanID": "00f067aa0ba902b7", "operationName": "op", "logs": [{"timestamp": -Infinity}]}]}]}',
+    ],
+)
+def test_infinite_timestamps_in_jaeger_and_zipkin_files_reject_the_span_not_the_import(text):
+    result = parse_file(text.encode())
+    assert (result.rejected, len(result.spans)) == (1, 0)
