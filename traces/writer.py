@@ -78,6 +78,7 @@ _INSERT = f"""
 INSERT INTO traces_span ({_COLS}, received_at)
 SELECT {_COLS}, received_at FROM {_STAGE} ORDER BY ord
 ON CONFLICT (namespace_id, trace_id, span_id) DO NOTHING
+RETURNING trace_id, span_id
 """  # noqa: S608
 _COPY = f"COPY traces_span ({_COLS}, received_at) FROM STDIN"
 
@@ -164,20 +165,23 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
             )
             new = summaries.new_traces(namespace_id, trace_ids)  # under the lock, before writing
             rows = list(_rows(namespace_id, unique, timezone.now()))
-            inserted = _copy_insert(rows)
+            keys = _copy_insert(rows)
+            stored = unique if keys is None else [s for s in unique if (s.trace_id, s.span_id) in keys]
             # A new trace's stored spans are exactly its rows here: summarised from them, not read back.
             summaries.store_new(namespace_id, (_summary_fields(row) for row in rows if row[_TRACE_ID] in new))
             summaries.recompute(namespace_id, [t for t in trace_ids if t not in new])
         else:
-            inserted = _orm_insert(namespace_id, unique)
+            stored = _orm_insert(namespace_id, unique)
             summaries.recompute(namespace_id, trace_ids)
-        _store_links(namespace_id, unique)
+        # Links and message envelopes of the spans this call stored: a resent span that differs from the stored
+        # copy (the first copy wins) must not add links or messages that no stored span holds.
+        _store_links(namespace_id, stored)
         linking.link_traces(namespace_id, trace_ids, new_spans=unique)
-        if any(s.message_id for s in unique):
+        if any(s.message_id for s in stored):
             # Message ids seen only on spans become findable by the id lookup (one fill-blank upsert, replay-safe).
-            message_store.record_envelopes(spans=unique, namespace_id=namespace_id)
-    result.inserted = inserted
-    result.duplicates = len(parsed_spans) - inserted
+            message_store.record_envelopes(spans=stored, namespace_id=namespace_id)
+    result.inserted = len(stored)
+    result.duplicates = len(parsed_spans) - len(stored)
     return result
 
 
@@ -236,7 +240,8 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
-def _copy_insert(rows: list[tuple[Any, ...]]) -> int:
+def _copy_insert(rows: list[tuple[Any, ...]]) -> set[tuple[str, str]] | None:
+    """COPY the rows. None when every row was new (the fast path); else the (trace id, span id) of those that were."""
     # Fast path: COPY straight into traces_span (rows written as built: binary-free text COPY, psycopg's C writer).
     # A span already stored (an exporter's retry, a re-import) makes it fail on the unique constraint; the savepoint
     # is then rolled back and the rows take the staging path below.
@@ -246,7 +251,7 @@ def _copy_insert(rows: list[tuple[Any, ...]]) -> int:
                 write = copy.write_row
                 for row in rows:
                     write(row)
-            return len(rows)
+            return None
     except psycopg.errors.UniqueViolation:
         pass
     with connection.cursor() as cursor:
@@ -255,15 +260,22 @@ def _copy_insert(rows: list[tuple[Any, ...]]) -> int:
             for i, row in enumerate(rows):
                 copy.write_row((i, *row))
         cursor.execute(_INSERT)
-        inserted = cursor.rowcount
+        inserted = {(trace_id, span_id) for trace_id, span_id in cursor.fetchall()}
         cursor.execute(f"TRUNCATE {_STAGE}")
-    return max(inserted, 0)
+    return inserted
 
 
-def _orm_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
-    # SQLite's INSERT OR IGNORE also ignores JSONField's JSON_VALID check: a NaN left in would drop the span
-    # silently, so JSON values are made finite first (as the COPY path does).
-    before = Span.objects.filter(namespace_id=namespace_id, trace_id__in={s.trace_id for s in spans}).count()
+def _orm_insert(namespace_id: int, spans: list[ParsedSpan]) -> list[ParsedSpan]:
+    """SQLite: insert the spans not stored yet; returns them. (SQLite serialises writers, so what is read here
+    holds for the write; INSERT OR IGNORE stays as the guard.) SQLite's INSERT OR IGNORE also ignores JSONField's
+    JSON_VALID check: a NaN left in would drop the span silently, so JSON values are made finite first (as the COPY
+    path does)."""
+    stored = set(
+        Span.objects.filter(namespace_id=namespace_id, trace_id__in={s.trace_id for s in spans}).values_list(
+            "trace_id", "span_id"
+        )
+    )
+    spans = [s for s in spans if (s.trace_id, s.span_id) not in stored]
     now = timezone.now()
     objs = [
         Span(
@@ -297,8 +309,7 @@ def _orm_insert(namespace_id: int, spans: list[ParsedSpan]) -> int:
         for s in spans
     ]
     Span.objects.bulk_create(objs, ignore_conflicts=True, batch_size=500)
-    after = Span.objects.filter(namespace_id=namespace_id, trace_id__in={s.trace_id for s in spans}).count()
-    return after - before
+    return spans
 
 
 def _store_links(namespace_id: int, spans: list[ParsedSpan]) -> None:

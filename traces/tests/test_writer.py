@@ -15,7 +15,7 @@ from console.lookup import resolve
 from jobs.models import Message
 from tests import factories
 from traces import linking, summaries, writer
-from traces.models import Span, Trace
+from traces.models import Span, SpanLink, Trace
 from traces.tests.builders import T0, otlp_doc, otlp_span, parsed, sid, tid
 from traces.writer import store_spans
 
@@ -169,3 +169,29 @@ def test_a_span_whose_message_envelope_holds_nul_or_an_overlong_service_is_store
     assert (message.trace_id, message.span_id) == (t, producer)
     at = datetime.fromtimestamp(T0 / 1e9, tz=UTC)  # both spans start at T0: the JSON record kept the time
     assert (message.published_at, message.consumed_at) == (at, at)
+
+
+def test_a_span_stored_before_times_were_checked_does_not_break_later_writes_to_its_trace(ns):
+    """Jaeger and Zipkin imports once stored spans whose end overflows a bigint; recomputing their trace's summary
+    then failed, and so did every later batch touching the trace (500 on the receiver, for every retry)."""
+    t = tid()
+    big = 9_000_000_000_000_000_000
+    Span.objects.create(namespace=ns, trace_id=t, span_id=sid(), name="old import", service="svc", start_ns=big,
+                        duration_ns=big)  # fmt: skip
+    store_spans(ns, parsed(("svc", [otlp_span(t, sid())])))
+    trace = Trace.objects.get(namespace=ns, trace_id=t)
+    assert trace.span_count == 2
+    assert trace.duration_ns == 2**63 - 1  # capped, not an error
+
+
+def test_a_resent_span_that_differs_adds_no_links_or_messages_its_stored_copy_lacks(ns):
+    """The first copy of a span wins; the links and message ids of a later, different copy must not be stored."""
+    t, s = tid(), sid()
+    store_spans(ns, parsed(("svc", [otlp_span(t, s)])))
+    changed = otlp_span(t, s, attrs={"messaging.message.id": "only-on-the-resend"}, links=[(tid(), sid())])
+    changed["kind"] = 4
+    result = store_spans(ns, parsed(("svc", [changed, otlp_span(t, sid(), s)])))
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert Span.objects.get(namespace=ns, trace_id=t, span_id=s).links == []
+    assert not SpanLink.objects.filter(namespace=ns).exists()
+    assert not Message.objects.filter(namespace=ns).exists()
