@@ -324,14 +324,20 @@ class SkewWarning:
         }
 
 
+def _host(span: Any) -> str:
+    resource = getattr(span, "resource", None) or {}
+    return str(resource.get("host.name") or resource.get("host.id") or resource.get("host.ip") or "")
+
+
 def clock_skew(spans: Iterable[Any]) -> list[SkewWarning]:
-    """Children that start before their parent on another service (another host's clock). Kept, flagged."""
+    """Children that start before their parent on another clock: another service, or the same service on another
+    host (resource `host.name`, `host.id` or `host.ip`). Kept as received, flagged."""
     items = list(spans)
     by_id = {s.span_id: s for s in items}
     warnings = []
     for s in items:
         parent = by_id.get(s.parent_span_id) if s.parent_span_id else None
-        if parent is None or parent.service == s.service:
+        if parent is None or (parent.service == s.service and _host(parent) == _host(s)):
             continue
         if s.start_ns < parent.start_ns:
             warnings.append(

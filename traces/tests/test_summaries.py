@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from traces import summaries
+from traces.ingest import parse_document
 from traces.models import Span, Trace, TraceService
 from traces.summaries import clock_skew
-from traces.tests.builders import otlp_span, parsed, sid, tid
+from traces.tests.builders import otlp_doc, otlp_span, parsed, sid, tid
 from traces.writer import store_spans
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +178,16 @@ def test_a_trace_with_stored_spans_is_recomputed_from_the_table_not_from_the_bat
     store_spans(ns, parsed(("api", [otlp_span(t, child, root, "handler", 10, 20, error=True)])))
     trace = Trace.objects.get(namespace=ns, trace_id=t)
     assert (trace.span_count, trace.error_count, trace.root_span_id, trace.services) == (2, 1, root, ["api", "web"])
+
+
+def test_a_child_on_another_host_of_the_same_service_that_starts_first_is_clock_skew(ns):
+    t, root, child, local = tid(), sid(), sid(), sid()
+
+    def store(span, host):
+        store_spans(ns, parse_document(otlp_doc(("api", [span]), resource={"host.name": host})).spans)
+
+    store(otlp_span(t, root, "", "GET /", 500, 100), "h1")
+    store(otlp_span(t, child, root, "work", 0, 50), "h2")  # another host: its clock runs 500 ms behind
+    store(otlp_span(t, local, root, "same host", 400, 5), "h1")  # one clock: not skew, whatever it looks like
+    warnings = clock_skew(Span.objects.filter(namespace=ns, trace_id=t))
+    assert [(w.span_id, w.early_by_ns) for w in warnings] == [(child, 500_000_000)]
