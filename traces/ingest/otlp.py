@@ -161,6 +161,11 @@ def parse_protobuf(body: bytes, aliases: Mapping[str, str] | None = None) -> Par
                     if pb_links
                     else []
                 )
+                if any(len(link["trace_id"]) != 32 or len(link["span_id"]) != 16 for link in links):
+                    result.reject(
+                        f"resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: a link's traceId/spanId is not 16/8 bytes"
+                    )
+                    continue
                 span = ParsedSpan(
                     trace_id,
                     span_id,

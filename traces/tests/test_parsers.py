@@ -278,3 +278,19 @@ def test_times_that_cannot_be_stored_reject_the_span_with_a_reason(document, rea
 def test_infinite_timestamps_in_jaeger_and_zipkin_files_reject_the_span_not_the_import(text):
     result = parse_file(text.encode())
     assert (result.rejected, len(result.spans)) == (1, 0)
+
+
+def test_a_protobuf_link_with_ids_of_the_wrong_length_rejects_its_span_as_json_does():
+    """The JSON path refused such links; protobuf kept them, and SpanLink silently cut the ids to another id."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    link_ids = [(b"\x01" * 20, b"\x02" * 8), (b"\x01" * 16, b"\x02" * 9), (b"\x01" * 16, b"\x02" * 8)]
+    for i, (link_trace, link_span) in enumerate(link_ids):
+        span = spans.add(trace_id=b"\x0a" * 16, span_id=bytes([i + 1]) * 8, name="op")
+        span.links.add(trace_id=link_trace, span_id=link_span)
+    result = parse_otlp(request.SerializeToString(), json_body=False, aliases={})
+    assert result.rejected == 2
+    assert "a link's traceId/spanId is not 16/8 bytes" in result.error_message
+    assert [s.links[0]["span_id"] for s in result.spans] == ["02" * 8]
