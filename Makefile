@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser lint format migrations-check check bench serve ci clean
+.PHONY: run test install browser node-clients lint format migrations-check check bench serve ci clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# npm's OpenTelemetry Node.js SDK, a second OTLP client for the tests (versions pinned in its package-lock.json).
+NODE_CLIENTS := tests/clients/node
+$(NODE_CLIENTS)/node_modules/.installed: $(NODE_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for the Node.js client tests (apt-get install npm)"; exit 1; }
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-clients: $(NODE_CLIENTS)/node_modules/.installed
+
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -34,7 +43,7 @@ run: install
 # Production-style server (gunicorn, two workers, static files by whitenoise).
 serve: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(VENV)/bin/gunicorn console.wsgi --workers 2 --bind $(HOST):$(PORT)
+	$(VENV)/bin/gunicorn --config console/gunicorn.conf.py --bind $(HOST):$(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -48,7 +57,7 @@ migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 
-test: install browser lint migrations-check
+test: install browser node-clients lint migrations-check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

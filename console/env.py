@@ -58,6 +58,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# Writers wait for the file lock instead of failing at once; WAL lets readers read while one process writes.
+SQLITE_OPTIONS = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+
+
 def database_from_url(url: str) -> dict[str, Any]:
     """Turn `postgres://user:pass@host:port/name?sslmode=...` or `sqlite:///path` into a DATABASES entry."""
     parts = urlsplit(url)
@@ -83,5 +87,5 @@ def database_from_url(url: str) -> dict[str, Any]:
         path = unquote(parts.path)
         if path.startswith("//") or path.startswith("/"):  # sqlite:////abs/path
             path = path[1:]
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:"}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path or ":memory:", "OPTIONS": dict(SQLITE_OPTIONS)}
     raise ImproperlyConfigured(f"DATABASE_URL scheme {scheme!r} is not supported (use postgres:// or sqlite:///)")

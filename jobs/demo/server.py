@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
+from django.core.servers.basehttp import WSGIServer
 from django.db import connections
 from django.urls import get_resolver
 
+from console.chunked import ChunkedRequestHandler
 
-class _QuietHandler(WSGIRequestHandler):
+
+class _QuietHandler(ChunkedRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
@@ -39,7 +40,7 @@ def serve_console(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
         from console.wsgi import application
 
-    app: WSGIHandler = application  # type: ignore[assignment]
+    app = application
     # Import every view now, not on the first request (which a client with a short timeout would give up on).
     get_resolver().url_patterns  # noqa: B018
     server = _Server((host, port), _QuietHandler, ipv6=False, allow_reuse_address=True)
