@@ -7,12 +7,12 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser node-clients lint format migrations-check check bench serve ci clean
+.PHONY: run test install browser node-clients sdk-test lint format migrations-check check bench serve ci clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet ".[dev]"
+	$(PIP) install --quiet -e ./sdk ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -57,7 +57,22 @@ migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 
-test: install browser node-clients lint migrations-check
+# The SDK as a job installs it: `pip install ./sdk` into a virtualenv without Django, then its own tests there.
+SDK_VENV := var/sdk-venv
+$(SDK_VENV)/.installed: sdk/pyproject.toml
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --upgrade pip
+	$(SDK_VENV)/bin/pip install --quiet "./sdk[test]"
+	touch $@
+
+sdk-test: $(SDK_VENV)/.installed
+	$(SDK_VENV)/bin/pip install --quiet --no-deps --force-reinstall ./sdk
+	cd $(SDK_VENV) && bin/python -c "import importlib.util, jobtrace_sdk; \
+	  assert importlib.util.find_spec('django') is None, 'Django is installed beside the SDK'; \
+	  print('jobtrace_sdk imports without Django from', jobtrace_sdk.__file__)"
+	$(SDK_VENV)/bin/pytest -q -c sdk/pyproject.toml sdk/tests
+
+test: install browser node-clients sdk-test lint migrations-check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -1,7 +1,7 @@
 """The per-job sampling policy: reading it (scoped) and changing it (one action, used by the API and the form).
 
 Manual runs are always sampled; every other trigger at the job's `sample_rate` (0..1). The SDK fetches the
-policy from GET /api/v1/jobs/<ns>/<job>/sampling and caches it (jobs/sdk/sampling.py).
+policy from GET /api/v1/jobs/<ns>/<job>/sampling and caches it (sdk/jobtrace_sdk/sampling.py).
 """
 
 from __future__ import annotations

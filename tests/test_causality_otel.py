@@ -1,7 +1,7 @@
 """End to end with the real OpenTelemetry SDK: request -> publish -> (40 min queue) -> consume -> job -> follow-on.
 
 Spans go through the real OTLP/HTTP exporter to the live console's /v1/traces; envelopes and executions through
-the REST API, using the project SDK's propagation helpers (jobs.sdk.propagation). The chain is then walked both ways
+the REST API, using the project SDK's propagation helpers (jobtrace_sdk.propagation). The chain is then walked both ways
 from the job execution, and the correlation page shows it.
 """
 
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from django.test import Client
+from jobtrace_sdk.propagation import Envelope, new_envelope, producer_link
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -22,7 +23,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from jobs.causality import caused, caused_by
 from jobs.causality_gaps import find_gaps, propagation_health
 from jobs.models import Execution, Message
-from jobs.sdk.propagation import Envelope, new_envelope, producer_link
 from tests import factories
 from traces.models import Span, SpanLink
 

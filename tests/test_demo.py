@@ -158,8 +158,9 @@ def test_the_demo_replays_every_incident_and_each_is_found_through_the_api(subte
 def _replay(seed: int) -> list[tuple[Any, ...]]:
     from datetime import UTC, datetime
 
+    from jobtrace_sdk.testing import CaptureConsole
+
     from jobs.demo.runner import Demo
-    from jobs.sdk.testing import CaptureConsole
 
     with CaptureConsole(default_rate=0.5) as console:
         end = datetime(2026, 3, 2, 12, tzinfo=UTC)

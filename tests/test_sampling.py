@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
+from jobtrace_sdk import Jobtrace, SamplingPolicy, decide
+from jobtrace_sdk.config import Config
+from jobtrace_sdk.sampling import PolicyCache
+from jobtrace_sdk.testing import CaptureConsole
 
 from jobs.choices import Role
 from jobs.models import Job
-from jobs.sdk import Jobtrace, SamplingPolicy, decide
-from jobs.sdk.config import Config
-from jobs.sdk.sampling import PolicyCache
-from jobs.sdk.testing import CaptureConsole
 from tests import factories
 
 

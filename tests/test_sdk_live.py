@@ -10,11 +10,11 @@ import math
 from collections.abc import Iterator
 
 import pytest
+from jobtrace_sdk import Jobtrace, inject_headers, new_envelope
 from opentelemetry.trace import SpanKind
 
 from jobs.demo.server import serve_console
 from jobs.models import Execution, Job, Shard
-from jobs.sdk import Jobtrace, inject_headers, new_envelope
 from tests import factories
 from traces.models import Span
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import requests
+from jobtrace_sdk import HttpTaskRunner, Jobtrace, SimClock, inject_headers, new_envelope
+from jobtrace_sdk.clock import rfc3339, to_ns
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from jobs.demo.http_service import serve_inventory
-from jobs.sdk import HttpTaskRunner, Jobtrace, SimClock, inject_headers, new_envelope
-from jobs.sdk.clock import rfc3339, to_ns
 
 logger = logging.getLogger("jobtrace.demo")
 

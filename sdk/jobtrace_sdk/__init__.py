@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from jobs.sdk.client import ExecutionRun, Jobtrace, Service, ShardRun, current_execution
-from jobs.sdk.clock import SimClock, WallClock
-from jobs.sdk.config import Config
-from jobs.sdk.http_runner import HttpTaskResult, HttpTaskRunner
-from jobs.sdk.propagation import (
+from jobtrace_sdk.client import ExecutionRun, Jobtrace, Service, ShardRun, current_execution
+from jobtrace_sdk.clock import SimClock, WallClock
+from jobtrace_sdk.config import Config
+from jobtrace_sdk.http_runner import HttpTaskResult, HttpTaskRunner
+from jobtrace_sdk.propagation import (
     Envelope,
     extract_context,
     inject_headers,
@@ -15,7 +15,7 @@ from jobs.sdk.propagation import (
     producer_context,
     producer_link,
 )
-from jobs.sdk.sampling import SamplingPolicy, decide
+from jobtrace_sdk.sampling import SamplingPolicy, decide
 
 __all__ = [
     "Config",

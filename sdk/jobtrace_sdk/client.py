@@ -33,13 +33,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
-from jobs.sdk import conventions as conv
-from jobs.sdk.clock import Clock, WallClock, rfc3339, to_ns
-from jobs.sdk.config import Config
-from jobs.sdk.propagation import Envelope, extract_context, producer_context, producer_link
-from jobs.sdk.records import EXECUTIONS, MESSAGES, SHARDS, RecordSender
-from jobs.sdk.sampling import PolicyCache, SamplingPolicy, decide
-from jobs.sdk.tracing import SeededIdGenerator, build_provider, export_processor, root_decision
+from jobtrace_sdk import conventions as conv
+from jobtrace_sdk.clock import Clock, WallClock, rfc3339, to_ns
+from jobtrace_sdk.config import Config
+from jobtrace_sdk.propagation import Envelope, extract_context, producer_context, producer_link
+from jobtrace_sdk.records import EXECUTIONS, MESSAGES, SHARDS, RecordSender
+from jobtrace_sdk.sampling import PolicyCache, SamplingPolicy, decide
+from jobtrace_sdk.tracing import SeededIdGenerator, build_provider, export_processor, root_decision
 
 logger = logging.getLogger("jobtrace.sdk")
 
@@ -225,7 +225,7 @@ class Jobtrace(Service):
     def job(self, name: str | None = None, **execution_options: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Decorator: every call of the function is one execution (options as for `execution`).
 
-        The running execution is `jobs.sdk.current_execution()` inside the function."""
+        The running execution is `jobtrace_sdk.current_execution()` inside the function."""
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             job_name = name or fn.__name__

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import requests
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from jobs.sdk.client import Jobtrace
-from jobs.sdk.propagation import inject_headers
+from jobtrace_sdk.client import Jobtrace
+from jobtrace_sdk.propagation import inject_headers
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import Link, SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from jobs.sdk import conventions as conv
+from jobtrace_sdk import conventions as conv
 
 PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 
@@ -127,7 +127,7 @@ def new_envelope(
     mid = message_id or new_id()
     if cause is None:
         # Inside an execution that a message triggered, that message is the cause.
-        from jobs.sdk.client import current_execution
+        from jobtrace_sdk.client import current_execution
 
         running = current_execution()
         if running is not None and running.envelope is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from jobs.sdk.config import Config
+from jobtrace_sdk.config import Config
 
 logger = logging.getLogger("jobtrace.sdk")
 

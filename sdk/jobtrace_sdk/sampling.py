@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import requests
 
-from jobs.sdk.config import Config
+from jobtrace_sdk.config import Config
 
 logger = logging.getLogger("jobtrace.sdk")
 

@@ -33,8 +33,8 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
-from jobs.sdk import conventions as conv
-from jobs.sdk.config import Config
+from jobtrace_sdk import conventions as conv
+from jobtrace_sdk.config import Config
 
 logger = logging.getLogger("jobtrace.sdk")
 

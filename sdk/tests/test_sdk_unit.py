@@ -15,10 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
-
-from jobs.sdk import (
+from jobtrace_sdk import (
     Envelope,
     HttpTaskRunner,
     Jobtrace,
@@ -29,8 +26,10 @@ from jobs.sdk import (
     job_baggage,
     new_envelope,
 )
-from jobs.sdk.config import Config
-from jobs.sdk.testing import CaptureConsole
+from jobtrace_sdk.config import Config
+from jobtrace_sdk.testing import CaptureConsole
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
@@ -315,7 +314,7 @@ def test_trace_context_and_job_baggage_round_trip_through_an_http_call(exporter,
     jt = _jt(exporter)
     service = jt.service("ServiceApplication")
     with jt.execution("nightly-export", execution_id="run-3", trigger="scheduled") as run:
-        from jobs.sdk import inject_headers
+        from jobtrace_sdk import inject_headers
 
         requests.post(downstream.url + "/users/save", headers=inject_headers(), timeout=5)
     # A plain user request carries no baggage.
@@ -401,7 +400,7 @@ def test_a_consumer_may_continue_the_producer_trace_instead(exporter):
 def test_extract_context_is_case_insensitive_like_http_servers(exporter):
     jt = _jt(exporter)
     with jt.execution("x") as run:
-        from jobs.sdk import inject_headers
+        from jobtrace_sdk import inject_headers
 
         headers = {k.title(): v for k, v in inject_headers().items()}
     from opentelemetry import trace
@@ -451,8 +450,8 @@ def test_configuration_comes_from_arguments_over_the_environment(monkeypatch):
 
 _FORGETFUL_SCRIPT = """
 import atexit, sys
-from jobs.sdk import Jobtrace
-from jobs.sdk.testing import CaptureConsole
+from jobtrace_sdk import Jobtrace
+from jobtrace_sdk.testing import CaptureConsole
 console = CaptureConsole(default_rate=1.0).start() if sys.argv[1] == "up" else None
 if console is not None:
     atexit.register(lambda: print("records", len(console.latest("executions")), "spans", len(console.spans())))

@@ -1,0 +1,40 @@
+"""Jobtrace's instrumentation SDK on OpenTelemetry (docs/instrumentation.md)."""
+
+from __future__ import annotations
+
+from jobtrace_sdk.client import ExecutionRun, Jobtrace, Service, ShardRun, current_execution
+from jobtrace_sdk.clock import SimClock, WallClock
+from jobtrace_sdk.config import Config
+from jobtrace_sdk.http_runner import HttpTaskResult, HttpTaskRunner
+from jobtrace_sdk.propagation import (
+    Envelope,
+    extract_context,
+    inject_headers,
+    job_baggage,
+    new_envelope,
+    producer_context,
+    producer_link,
+)
+from jobtrace_sdk.sampling import SamplingPolicy, decide
+
+__all__ = [
+    "Config",
+    "Envelope",
+    "ExecutionRun",
+    "HttpTaskResult",
+    "HttpTaskRunner",
+    "Jobtrace",
+    "SamplingPolicy",
+    "Service",
+    "ShardRun",
+    "SimClock",
+    "WallClock",
+    "current_execution",
+    "decide",
+    "extract_context",
+    "inject_headers",
+    "job_baggage",
+    "new_envelope",
+    "producer_context",
+    "producer_link",
+]
