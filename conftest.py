@@ -14,31 +14,11 @@ from rest_framework.test import APIClient
 from jobs.choices import Role
 from jobs.models import Namespace
 from tests import factories
-from tests.peers.gunicorn import LiveConsole, serve_gunicorn
 
 SHARED_FIXTURES = Path(__file__).resolve().parent.parent / "shared" / "fixtures"
-VAR = Path(__file__).resolve().parent / "var"
 
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
-    """On SQLite the test database is a file, so that a server in another process (gunicorn) shares it."""
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        VAR.mkdir(exist_ok=True)
-        db.setdefault("TEST", {})["NAME"] = str(VAR / "test-jobtrace.sqlite3")
-
-
-@pytest.fixture(scope="session")
-def live_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveConsole]:
-    """The console under gunicorn (as `make serve` runs it) on the test database, one start per run.
-
-    Tests that use it need `django_db(transaction=True)`: the server's workers see only committed rows.
-    """
-    with django_db_blocker.unblock(), serve_gunicorn() as live:
-        yield live
+# Real peers started once per run (the console under gunicorn, and what the tests point at it).
+pytest_plugins = ["tests.peers.fixtures"]
 
 
 @pytest.fixture

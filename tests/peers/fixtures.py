@@ -1,0 +1,34 @@
+"""Session fixtures for the real peers: each starts once per run, on loopback, and stops at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers.gunicorn import LiveConsole, serve_gunicorn
+
+VAR = Path(__file__).resolve().parents[2] / "var"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """On SQLite the test database is a file, so that a server in another process (gunicorn) shares it."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        VAR.mkdir(exist_ok=True)
+        db.setdefault("TEST", {})["NAME"] = str(VAR / "test-jobtrace.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def live_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveConsole]:
+    """The console under gunicorn (as `make serve` runs it) on the test database, one start per run.
+
+    Tests that use it need `django_db(transaction=True)`: the server's workers see only committed rows.
+    """
+    with django_db_blocker.unblock(), serve_gunicorn() as live:
+        yield live
