@@ -84,6 +84,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Template tags of jobs' feature packages, which are not apps (so not discovered): {% load alert_tags %}.
+            "libraries": {
+                "alert_tags": "jobs.alerts.tags",
+            },
         },
     },
 ]
@@ -151,7 +155,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "jobs.choices.RunStatus", "AlertStatusEnum": "jobs.choices.AlertStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "jobs.choices.RunStatus",
+        "AlertStatusEnum": "jobs.alerts.choices.AlertStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "console.api.schema.add_error_responses",  # 400/401/403/404/503 on every operation

@@ -1,8 +1,9 @@
-"""Namespaces, jobs, executions, shards, messages, alerts and API tokens.
+"""The jobs app's models: namespaces, memberships, API tokens, jobs, executions, shards and messages here; the
+models a feature owns in its package (jobs/alerts/models.py), imported here so Django registers them with this app.
 
 Every record belongs to exactly one namespace (the tenant boundary). Reads go through the QuerySets in
-`jobs/querysets.py`, which scope by namespace; writes go through the functions in `jobs/actions.py` and the
-ingest writers, never through views.
+`jobs/querysets.py`, which scope by namespace; writes go through each resource's store module (jobs/store.py,
+jobs/<feature>/store.py), never through views.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs.alerts.models import Alert, AlertLink
 from jobs.choices import (
-    AlertLinkReason,
-    AlertSource,
-    AlertStatus,
     JobKind,
     MessageOperation,
     Role,
@@ -28,7 +27,6 @@ from jobs.choices import (
     Trigger,
 )
 from jobs.querysets import (
-    AlertQuerySet,
     ExecutionQuerySet,
     JobQuerySet,
     MessageQuerySet,
@@ -36,8 +34,7 @@ from jobs.querysets import (
     ShardQuerySet,
 )
 
-HEX32 = r"^[0-9a-f]{32}$"
-HEX16 = r"^[0-9a-f]{16}$"
+__all__ = ["Alert", "AlertLink", "ApiToken", "Execution", "Job", "Membership", "Message", "Namespace", "Shard"]
 
 
 class Namespace(models.Model):
@@ -290,57 +287,3 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or 'message'} {self.message_id}"
-
-
-class Alert(models.Model):
-    """An alert received from Alertmanager or Grafana, stored once per fingerprint and start time."""
-
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="alerts")
-    source = models.CharField(max_length=16, choices=AlertSource.choices)
-    fingerprint = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.FIRING)
-    name = models.CharField(max_length=200, blank=True)  # labels["alertname"]
-    labels = models.JSONField(default=dict)
-    annotations = models.JSONField(default=dict, blank=True)
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField(null=True, blank=True)
-    generator_url = models.URLField(max_length=2000, blank=True)
-    receiver = models.CharField(max_length=200, blank=True)
-    group_key = models.TextField(blank=True)
-    received_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-    executions = models.ManyToManyField(Execution, through="AlertLink", related_name="alerts")
-
-    objects: ClassVar[AlertQuerySet] = AlertQuerySet.as_manager()  # type: ignore[assignment]
-
-    class Meta:
-        ordering = ["-starts_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["namespace", "fingerprint", "starts_at"],
-                name="alert_namespace_fingerprint_start_uniq",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["namespace", "status", "-starts_at"], name="alert_ns_status_idx"),
-            models.Index(fields=["fingerprint"], name="alert_fingerprint_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name or self.fingerprint} ({self.status})"
-
-
-class AlertLink(models.Model):
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="links")
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="alert_links")
-    shard = models.ForeignKey(Shard, on_delete=models.CASCADE, null=True, blank=True, related_name="alert_links")
-    reason = models.CharField(max_length=16, choices=AlertLinkReason.choices)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["alert", "execution"], name="alertlink_alert_execution_uniq"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.alert} -> {self.execution} ({self.reason})"

@@ -100,8 +100,3 @@ class ShardQuerySet(ScopedQuerySet):
 class MessageQuerySet(ScopedQuerySet):
     def in_workflow(self, correlation_id: str) -> Self:
         return self.filter(correlation_id=correlation_id)
-
-
-class AlertQuerySet(ScopedQuerySet):
-    def firing(self) -> Self:
-        return self.filter(status="firing")

@@ -1,6 +1,6 @@
 """Alert webhooks (Alertmanager, Grafana) and the alerts read API.
 
-Views only adapt HTTP: the parsers in jobs/ingest/alerts.py read the payload, jobs/alerts.py stores and links it.
+Views only adapt HTTP: jobs/alerts/ingest.py reads the payload, jobs/alerts/store.py stores and links it.
 Database errors are left to raise: jobs.api.errors turns an outage into 503 + Retry-After, which Alertmanager
 retries (it never retries a 4xx).
 """
@@ -23,11 +23,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console import links
-from jobs.alerts import StoredAlert, StoreResult, store_notification, with_links
+from jobs.alerts.choices import AlertLinkReason, AlertSource, AlertStatus
+from jobs.alerts.ingest import MAX_ALERTS, Notification, PayloadError, parse_alertmanager, parse_grafana
+from jobs.alerts.models import Alert, AlertLink
+from jobs.alerts.queries import with_links
+from jobs.alerts.store import StoredAlert, StoreResult, store_notification
 from jobs.auth import Access, IngestScope, ReadScope
-from jobs.choices import AlertLinkReason, AlertSource, AlertStatus, RunStatus
-from jobs.ingest.alerts import MAX_ALERTS, Notification, PayloadError, parse_alertmanager, parse_grafana
-from jobs.models import Alert, AlertLink
+from jobs.choices import RunStatus
 
 # --- Output ------------------------------------------------------------------------------------------------
 

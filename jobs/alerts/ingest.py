@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.choices import AlertSource, AlertStatus
+from jobs.alerts.choices import AlertSource, AlertStatus
 
 MAX_ALERTS = 1000
 _FNV64_OFFSET = 14695981039346656037

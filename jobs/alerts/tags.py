@@ -9,8 +9,8 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from console import links
+from jobs.alerts.models import Alert, AlertLink
 from jobs.auth import Access
-from jobs.models import Alert, AlertLink
 
 register = template.Library()
 

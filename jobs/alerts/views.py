@@ -8,10 +8,10 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from jobs.alerts import with_links
+from jobs.alerts.choices import AlertStatus
+from jobs.alerts.models import Alert
+from jobs.alerts.queries import with_links
 from jobs.auth import Access
-from jobs.choices import AlertStatus
-from jobs.models import Alert
 
 PAGE_SIZE = 50
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.alerts import store_notification
+from jobs.alerts.ingest import parse_alertmanager
+from jobs.alerts.store import store_notification
 from jobs.choices import RunStatus
-from jobs.ingest.alerts import parse_alertmanager
 from tests import factories
 from tests import factories_alerts as fa
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.ingest.alerts import PayloadError, label_fingerprint, parse_alertmanager, parse_grafana, parse_time
+from jobs.alerts.ingest import PayloadError, label_fingerprint, parse_alertmanager, parse_grafana, parse_time
 
 
 def _load(fixtures_dir, name: str) -> bytes:

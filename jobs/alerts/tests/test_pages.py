@@ -9,9 +9,9 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
-from jobs.alerts import store_notification
+from jobs.alerts.ingest import parse_alertmanager
+from jobs.alerts.store import store_notification
 from jobs.choices import RunStatus
-from jobs.ingest.alerts import parse_alertmanager
 from tests import factories
 from tests import factories_alerts as fa
 
