@@ -7,6 +7,6 @@ urlpatterns = [
     path("", include("jobs.urls")),  # /, /jobs/...
     path("", include("jobs.sampling_page_urls")),  # /jobs/<ns>/<job>/sampling (form)
     path("", include("jobs.alerts.urls")),  # /alerts/
-    path("", include("jobs.causality_urls")),  # /correlations/
+    path("", include("jobs.causality.urls")),  # /correlations/
     path("", include("traces.urls")),  # /traces/
 ]

@@ -87,6 +87,7 @@ TEMPLATES = [
             # Template tags of jobs' feature packages, which are not apps (so not discovered): {% load alert_tags %}.
             "libraries": {
                 "alert_tags": "jobs.alerts.tags",
+                "causality_tags": "jobs.causality.tags",
             },
         },
     },

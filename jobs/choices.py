@@ -90,10 +90,3 @@ STATUS_ATTENTION_ORDER = [
     RunStatus.CANCELLED,
     RunStatus.SUCCEEDED,
 ]
-
-
-class MessageOperation(models.TextChoices):
-    PUBLISH = "publish", "Publish"
-    RECEIVE = "receive", "Receive"
-    PROCESS = "process", "Process"
-    REQUEST = "request", "Request"

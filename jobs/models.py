@@ -1,5 +1,6 @@
-"""The jobs app's models: namespaces, memberships, API tokens, jobs, executions, shards and messages here; the
-models a feature owns in its package (jobs/alerts/models.py), imported here so Django registers them with this app.
+"""The jobs app's models: namespaces, memberships, API tokens, jobs, executions and shards here; the models a
+feature owns in its package (jobs/alerts/models.py, jobs/causality/models.py), imported here so that Django
+registers them with this app (app_label `jobs`, migrations in jobs/migrations/).
 
 Every record belongs to exactly one namespace (the tenant boundary). Reads go through the QuerySets in
 `jobs/querysets.py`, which scope by namespace; writes go through each resource's store module (jobs/store.py,
@@ -18,21 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.alerts.models import Alert, AlertLink
-from jobs.choices import (
-    JobKind,
-    MessageOperation,
-    Role,
-    RunStatus,
-    Scope,
-    Trigger,
-)
-from jobs.querysets import (
-    ExecutionQuerySet,
-    JobQuerySet,
-    MessageQuerySet,
-    NamespaceQuerySet,
-    ShardQuerySet,
-)
+from jobs.causality.models import Message
+from jobs.choices import JobKind, Role, RunStatus, Scope, Trigger
+from jobs.querysets import ExecutionQuerySet, JobQuerySet, NamespaceQuerySet, ShardQuerySet
 
 __all__ = ["Alert", "AlertLink", "ApiToken", "Execution", "Job", "Membership", "Message", "Namespace", "Shard"]
 
@@ -247,43 +236,3 @@ class Shard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.execution} / {self.shard_id}"
-
-
-class Message(models.Model):
-    """An asynchronous envelope: who caused what across a queue (see DESIGN.md identity rules)."""
-
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="messages")
-    message_id = models.CharField(max_length=200)
-    correlation_id = models.CharField(max_length=200, blank=True)
-    causation_id = models.CharField(max_length=200, blank=True)
-    trace_id = models.CharField(max_length=32, blank=True)
-    span_id = models.CharField(max_length=16, blank=True)
-    tenant_id = models.CharField(max_length=200, blank=True)
-    event_type = models.CharField(max_length=200, blank=True)
-    operation = models.CharField(max_length=16, choices=MessageOperation.choices, blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)
-    consumed_at = models.DateTimeField(null=True, blank=True)
-    producer_service = models.CharField(max_length=200, blank=True)
-    consumer_service = models.CharField(max_length=200, blank=True)
-    # Where the envelope was learnt from: "api", "execution", "span".
-    source = models.CharField(max_length=16, default="api")
-    received_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    objects: ClassVar[MessageQuerySet] = MessageQuerySet.as_manager()  # type: ignore[assignment]
-
-    class Meta:
-        ordering = ["published_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["namespace", "message_id"], name="message_namespace_message_id_uniq"),
-        ]
-        indexes = [
-            # Correlation page and GET /api/v1/messages?correlation_id=
-            models.Index(fields=["namespace", "correlation_id"], name="message_correlation_idx"),
-            # Walking "caused" forward: messages whose causation_id is a given id.
-            models.Index(fields=["namespace", "causation_id"], name="message_causation_idx"),
-            models.Index(fields=["trace_id"], name="message_trace_idx", condition=~Q(trace_id="")),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event_type or 'message'} {self.message_id}"

@@ -95,8 +95,3 @@ class ShardQuerySet(ScopedQuerySet):
     def status_counts(self) -> dict[str, int]:
         rows: Any = self.order_by().values("status").annotate(n=Count("id"))
         return {row["status"]: row["n"] for row in rows}
-
-
-class MessageQuerySet(ScopedQuerySet):
-    def in_workflow(self, correlation_id: str) -> Self:
-        return self.filter(correlation_id=correlation_id)

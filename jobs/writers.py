@@ -34,7 +34,7 @@ records and their links commit together (a linking failure rolls the batch back 
 ingest is idempotent). Shards handed to it are built from RETURNING (id, namespace, execution, shard id, status,
 attempt, trace and span id loaded; other fields deferred, i.e. one query each if touched); executions are read
 whole. Executions whose trigger envelope names a message also go to
-`jobs.message_store.record_envelopes`, so the message id resolves in the lookup.
+`jobs.causality.store.record_envelopes`, so the message id resolves in the lookup.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def upsert_executions(namespace: Namespace, records: Sequence[ExecutionRecord]) 
             result.executions = list(Execution.objects.filter(pk__in=list(changed)).order_by("pk"))
         _link(result.executions, [])
         if any(e.message_id for e in result.executions):
-            from jobs.message_store import record_envelopes
+            from jobs.causality.store import record_envelopes
 
             record_envelopes(executions=[e for e in result.executions if e.message_id])
     return result

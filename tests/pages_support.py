@@ -17,7 +17,7 @@ from django.template import engines
 FEATURE_TAGS = {
     "jobs.templatetags.sampling_tags": ["sampling_policy"],
     "jobs.alerts.tags": ["execution_alerts"],
-    "jobs.templatetags.causality_tags": ["causality_panel", "propagation_health"],
+    "jobs.causality.tags": ["causality_panel", "propagation_health"],
 }
 # Every signed-in page request costs: the session, the user, and the caller's memberships (Access.of).
 AUTH = 3

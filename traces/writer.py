@@ -6,7 +6,7 @@ cannot reach the ingest rate; COPY can). SQLite: `bulk_create(ignore_conflicts=T
 transaction: the spans, their SpanLink rows, the summaries of every touched trace (recomputed from the stored spans,
 or, for a trace with no stored span before, from the rows written: see traces/summaries.py), the linking of those
 traces (traces/linking.py: one query when nothing can link) and, when spans carry message ids, Message rows
-(jobs.message_store.record_envelopes) so the id lookup finds them.
+(jobs.causality.store.record_envelopes) so the id lookup finds them.
 
 Idempotent: one row per (namespace, trace id, span id); the first copy of a span wins, so an exporter's retry or a
 re-import changes nothing.
@@ -26,7 +26,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs import message_store
+from jobs.causality import store as message_store
 from jobs.models import Namespace
 from traces import linking, summaries
 from traces.ingest.spans import ParsedSpan, dedupe

@@ -1,7 +1,7 @@
 """Messages API (envelopes in, envelopes out), propagation health of a job, and the causality of one execution.
 
-Views only adapt HTTP: jobs/ingest/messages.py parses, jobs/message_store.record_messages stores, the walkers in
-jobs/causality*.py read. Database errors raise (jobs.api.errors answers 503 + Retry-After).
+Views only adapt HTTP: jobs/causality/ingest.py parses, jobs/causality/store.py stores, the walkers (chains.py,
+gaps.py, workflow.py) read. Database errors raise (jobs.api.errors answers 503 + Retry-After).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from rest_framework.views import APIView
 
 from console import links
 from jobs.auth import Access, IngestScope, ReadScope
-from jobs.causality import caused, caused_by
-from jobs.causality_gaps import find_gaps, propagation_health
-from jobs.causality_workflow import namespaces_with, workflow
-from jobs.choices import MessageOperation
-from jobs.ingest.messages import MessageBatchError, parse_messages
-from jobs.message_store import record_messages
-from jobs.models import Execution, Job, Message, Namespace
+from jobs.causality.chains import caused, caused_by
+from jobs.causality.choices import MessageOperation
+from jobs.causality.gaps import find_gaps, propagation_health
+from jobs.causality.ingest import MessageBatchError, parse_messages
+from jobs.causality.models import Message
+from jobs.causality.store import record_messages
+from jobs.causality.workflow import namespaces_with, workflow
+from jobs.models import Execution, Job, Namespace
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -67,7 +68,7 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class MessageIn(serializers.Serializer):
-    """One envelope (documentation of the body; jobs/ingest/messages.py does the reading)."""
+    """One envelope (documentation of the body; jobs/causality/ingest.py does the reading)."""
 
     namespace = serializers.CharField(required=False, help_text="The token's namespace when omitted.")
     message_id = serializers.CharField(max_length=200)

@@ -2,15 +2,15 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from jobs.api import messages
+from jobs.causality import api
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("messages", messages.MessagesView.as_view(), name="api-messages"),
-    path("correlations/<path:correlation_id>", messages.CorrelationView.as_view(), name="api-correlation"),
-    path("jobs/<id:namespace>/<id:job>/propagation", messages.PropagationView.as_view(), name="api-job-propagation"),
+    path("messages", api.MessagesView.as_view(), name="api-messages"),
+    path("correlations/<path:correlation_id>", api.CorrelationView.as_view(), name="api-correlation"),
+    path("jobs/<id:namespace>/<id:job>/propagation", api.PropagationView.as_view(), name="api-job-propagation"),
     path(
         "jobs/<id:namespace>/<id:job>/executions/<id:execution_id>/causality",
-        messages.ExecutionCausalityView.as_view(),
+        api.ExecutionCausalityView.as_view(),
         name="api-execution-causality",
     ),
 ]

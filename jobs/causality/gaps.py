@@ -24,9 +24,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from console import links
-from jobs.causality import SPAN_KIND_CONSUMER
+from jobs.causality.envelopes import SPAN_KIND_CONSUMER
+from jobs.causality.models import Message
 from jobs.choices import TERMINAL_STATUSES, Trigger
-from jobs.models import Execution, Job, Message, Shard
+from jobs.models import Execution, Job, Shard
 
 SPANS_GRACE = timedelta(minutes=2)  # spans may trail a run this long before they count as lost
 HEALTH_WINDOW = 200  # the newest executions a job's health figure looks at

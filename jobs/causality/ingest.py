@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.choices import MessageOperation
+from jobs.causality.choices import MessageOperation
 from jobs.ingest.records import SURROGATE_MESSAGE, has_unpaired_surrogate
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")

@@ -2,7 +2,7 @@
 executions and spans carry, so a message id seen only there resolves in the id lookup).
 
 Fill-blank upserts keyed by (namespace, message_id): a replay changes nothing, a later report fills blanks and
-never erases. The walks that read these rows are in jobs/causality.py.
+never erases. The walks that read these rows are in jobs/causality/chains.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs.causality import SPAN_KIND_CLIENT, SPAN_KIND_CONSUMER, SPAN_KIND_PRODUCER, ns_to_datetime
-from jobs.ingest.messages import MessageEnvelope, dedupe
-from jobs.models import Execution, Message
+from jobs.causality.envelopes import SPAN_KIND_CLIENT, SPAN_KIND_CONSUMER, SPAN_KIND_PRODUCER, ns_to_datetime
+from jobs.causality.ingest import MessageEnvelope, dedupe
+from jobs.causality.models import Message
+from jobs.models import Execution
 
 # What an envelope says, in Message's column names.
 _ENVELOPE_FIELDS = (

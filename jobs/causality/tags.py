@@ -10,9 +10,9 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
 from console import links
-from jobs.causality import caused, caused_by, human_duration
-from jobs.causality_gaps import GAP_KINDS, find_gaps
-from jobs.causality_gaps import propagation_health as health_of
+from jobs.causality.chains import caused, caused_by, human_duration
+from jobs.causality.gaps import GAP_KINDS, find_gaps
+from jobs.causality.gaps import propagation_health as health_of
 from jobs.models import Execution, Shard
 
 register = template.Library()

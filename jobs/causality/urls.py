@@ -2,8 +2,8 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from jobs import causality_views
+from jobs.causality import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("correlations/<path:correlation_id>/", causality_views.correlation, name="correlation"),
+    path("correlations/<path:correlation_id>/", views.correlation, name="correlation"),
 ]

@@ -7,8 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from jobs.auth import Access
-from jobs.causality import LONG_WAIT
-from jobs.causality_workflow import namespaces_with, workflow
+from jobs.causality.chains import LONG_WAIT
+from jobs.causality.workflow import namespaces_with, workflow
 
 
 @login_required

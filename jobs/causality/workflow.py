@@ -15,18 +15,11 @@ from typing import Any
 from django.db.models import Q
 
 from console import links
-from jobs.causality import (
-    LONG_WAIT,
-    Envelope,
-    _span_values,
-    execution_hop,
-    human_duration,
-    message_hop,
-    ns_to_datetime,
-    shard_hop,
-)
-from jobs.causality_gaps import Gap, find_gaps
-from jobs.models import Execution, Message, Namespace, Shard
+from jobs.causality.chains import LONG_WAIT, execution_hop, human_duration, message_hop, shard_hop
+from jobs.causality.envelopes import Envelope, ns_to_datetime, span_values
+from jobs.causality.gaps import Gap, find_gaps
+from jobs.causality.models import Message
+from jobs.models import Execution, Namespace, Shard
 
 MAX_ROWS = 500
 
@@ -152,7 +145,7 @@ def workflow(namespace: Namespace, correlation_id: str) -> Workflow:
         envelopes.setdefault(m.message_id, Envelope(m.message_id)).absorb_message(m)
     message_ids = sorted(envelopes)
     spans = list(
-        _span_values(ns_id)
+        span_values(ns_id)
         .exclude(message_id="")
         .filter(Q(correlation_id=correlation_id) | Q(message_id__in=message_ids))[: MAX_ROWS * 4]
     )

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.test_causality_pages import build_workflow
+from jobs.causality.tests.test_pages import build_workflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

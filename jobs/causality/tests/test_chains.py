@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.causality import MAX_DEPTH, caused, caused_by
+from jobs.causality.chains import MAX_DEPTH, caused, caused_by
 from jobs.choices import Trigger
 from tests import factories
 from tests import factories_causality as fc

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.causality_gaps import (
+from jobs.causality.gaps import (
     CONSUMER_UNLINKED,
     ENVELOPE_INCOMPLETE,
     SHARD_TRACE_UNLINKED,

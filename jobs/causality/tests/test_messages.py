@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.ingest.messages import MessageBatchError, MessageEnvelope, parse_messages
-from jobs.message_store import record_envelopes, record_messages
+from jobs.causality.ingest import MessageBatchError, MessageEnvelope, parse_messages
+from jobs.causality.store import record_envelopes, record_messages
 from jobs.models import Message
 from tests import factories
 from tests import factories_causality as fc

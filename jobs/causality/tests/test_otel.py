@@ -20,8 +20,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from jobs.causality import caused, caused_by
-from jobs.causality_gaps import find_gaps, propagation_health
+from jobs.causality.chains import caused, caused_by
+from jobs.causality.gaps import find_gaps, propagation_health
 from jobs.models import Execution, Message
 from tests import factories
 from traces.models import Span, SpanLink
