@@ -88,6 +88,7 @@ TEMPLATES = [
             "libraries": {
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
+                "sampling_tags": "jobs.sampling.tags",
             },
         },
     },

@@ -15,7 +15,7 @@ from django import template
 from django.template import engines
 
 FEATURE_TAGS = {
-    "jobs.templatetags.sampling_tags": ["sampling_policy"],
+    "jobs.sampling.tags": ["sampling_policy"],
     "jobs.alerts.tags": ["execution_alerts"],
     "jobs.causality.tags": ["causality_panel", "propagation_health"],
 }

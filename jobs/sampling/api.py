@@ -18,7 +18,9 @@ from rest_framework.views import APIView
 
 from jobs.auth import Access
 from jobs.models import ApiToken, Job, Namespace
-from jobs.sampling import InvalidRate, Policy, parse_rate, set_sample_rate
+from jobs.sampling.ingest import InvalidRate, parse_rate
+from jobs.sampling.queries import Policy
+from jobs.sampling.store import set_sample_rate
 
 _POLICY = inline_serializer(
     "SamplingPolicy",

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from jobs.api.sampling import SamplingPolicyView
+from jobs.sampling.api import SamplingPolicyView
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("jobs/<id:namespace>/<id:job>/sampling", SamplingPolicyView.as_view(), name="api-job-sampling"),

@@ -1,4 +1,4 @@
-"""Template tags owned by one feature, included by the pages of another.
+"""The sampling feature's template tag, included by the job page.
 
 `{% sampling_policy job %}` renders the job's sampling policy: the rate, and for editors/admins of the job's
 namespace a small form posting to /jobs/<ns>/<job>/sampling.

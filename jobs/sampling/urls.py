@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from jobs.sampling_views import update_sampling
+from jobs.sampling.views import update_sampling
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("jobs/<id:namespace>/<id:job>/sampling", update_sampling, name="job-sampling"),

@@ -9,7 +9,8 @@ from django.views.decorators.http import require_POST
 from console import links
 from jobs.auth import Access
 from jobs.models import Job
-from jobs.sampling import InvalidRate, parse_rate, set_sample_rate
+from jobs.sampling.ingest import InvalidRate, parse_rate
+from jobs.sampling.store import set_sample_rate
 
 
 @login_required
