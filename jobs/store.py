@@ -53,7 +53,7 @@ from django.db.models.base import DEFERRED
 from django.utils import timezone
 
 from jobs.choices import STATUS_RANK, RunStatus, Trigger
-from jobs.ingest.records import ExecutionRecord, ShardRecord
+from jobs.ingest import ExecutionRecord, ShardRecord
 from jobs.models import Execution, Job, Namespace, Shard
 
 _MS = timedelta(milliseconds=1)
@@ -429,7 +429,7 @@ def _vendor(name: str) -> _Vendor:
         except (AttributeError, sqlite3.Error):
             limit = 999
         return _Vendor(name, limit, ops.adapt_datetimefield_value, lambda v: ops.adapt_json_value(v, None))
-    raise NotImplementedError(f"jobs.writers supports PostgreSQL and SQLite, not {name}")
+    raise NotImplementedError(f"jobs.store supports PostgreSQL and SQLite, not {name}")
 
 
 # --- SQL -------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from console import links
-from jobs import page_rows
+from jobs import rows as page_rows
 from jobs.auth import Access
 from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
 from jobs.filtersets import ExecutionFilterSet, JobFilterSet, LabelField, ShardFilterSet

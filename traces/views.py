@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET
 
 from console import links
 from console.lookup import normalise_trace_id
-from jobs import page_rows
 from jobs.auth import Access
 from jobs.models import Execution
+from traces import rows as result_rows
 from traces import waterfall as wf_mod
 from traces.download import otlp_json
 from traces.filtersets import TraceFilterSet
@@ -383,7 +383,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
         "q": request.GET,
         "errors": filterset.errors,
         "results": results,
-        "results_html": page_rows.trace_result_rows(results),
+        "results_html": result_rows.trace_result_rows(results),
         "cut": cut,
         "limit": limit,
     }

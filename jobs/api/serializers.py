@@ -1,7 +1,7 @@
 """Serializers for jobs, executions and shards (read), and descriptions of the ingest bodies (OpenAPI only).
 
 Every field is listed explicitly. Read serializers expect the rows' parents loaded (`select_related`), so a
-page of results is one query. Ingest bodies are validated by `jobs.ingest.records` (fast, hand-written); the
+page of results is one query. Ingest bodies are validated by `jobs.ingest` (fast, hand-written); the
 `*RecordSerializer` classes below only document those bodies in the OpenAPI schema and are never used to validate.
 """
 
@@ -167,7 +167,7 @@ class ShardSerializer(serializers.ModelSerializer):
         return links.trace_url(shard.trace_id, shard.span_id or None) if shard.trace_id else None
 
 
-# --- ingest bodies (documentation only; jobs.ingest.records validates) ----------------------------------------
+# --- ingest bodies (documentation only; jobs.ingest validates) ----------------------------------------
 
 _STATUS_HELP = "pending < running < succeeded/failed/timed_out/cancelled; a status never moves backwards."
 _TIME_HELP = "RFC 3339 with an offset, e.g. 2024-05-01T12:00:00Z."

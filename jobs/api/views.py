@@ -1,8 +1,8 @@
 """REST views for jobs, executions and shards: thin adapters between HTTP and the parser/writer/querysets.
 
 Reads are scoped with `Access.of(request).readable` before anything else, so an object of another namespace is a
-404 exactly like one that does not exist. Ingest parses the body with `jobs.ingest.records` (400 naming item and
-field), checks the namespaces it names (403 naming both), then hands each namespace's records to `jobs.writers`
+404 exactly like one that does not exist. Ingest parses the body with `jobs.ingest` (400 naming item and field),
+checks the namespaces it names (403 naming both), then hands each namespace's records to `jobs.store`
 inside one transaction: a batch is stored whole or not at all.
 """
 
@@ -38,7 +38,7 @@ from jobs.api.serializers import (
 )
 from jobs.auth import Access, IngestScope, ReadScope
 from jobs.filtersets import ExecutionFilterSet, JobFilterSet, ShardFilterSet
-from jobs.ingest.records import (
+from jobs.ingest import (
     MAX_ERRORS,
     ExecutionRecord,
     InvalidRecords,
@@ -49,7 +49,7 @@ from jobs.ingest.records import (
     parse_shards,
 )
 from jobs.models import Execution, Job, Namespace, Shard
-from jobs.writers import WriteResult, upsert_executions, upsert_shards
+from jobs.store import WriteResult, upsert_executions, upsert_shards
 
 _INGEST_RESPONSES = {
     200: IngestResultSerializer,

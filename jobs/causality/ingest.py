@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobs.causality.choices import MessageOperation
-from jobs.ingest.records import SURROGATE_MESSAGE, has_unpaired_surrogate
+from jobs.ingest import SURROGATE_MESSAGE, has_unpaired_surrogate
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")

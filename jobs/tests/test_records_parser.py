@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.ingest.records import (
+from jobs.ingest import (
     ExecutionRecord,
     InvalidRecords,
     decode_json,

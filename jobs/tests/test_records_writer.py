@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.ingest.records import parse_executions, parse_shards
+from jobs.ingest import parse_executions, parse_shards
 from jobs.models import Execution, Job, Shard
-from jobs.writers import duration_ms, upsert_executions, upsert_shards
+from jobs.store import duration_ms, upsert_executions, upsert_shards
 from tests import factories
 
 T0 = "2024-05-01T12:00:00Z"
