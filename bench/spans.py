@@ -142,7 +142,7 @@ def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> tu
     django.setup()
     from console.runtime import tune_gc
     from traces.ingest import parse_otlp
-    from traces.writer import _COLUMNS, _rows
+    from traces.store import _COLUMNS, _rows
 
     cols = ", ".join(_COLUMNS)
     tune_gc()  # as console/wsgi.py does for the server

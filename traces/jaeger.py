@@ -178,7 +178,7 @@ class FetchResult:
 
 def fetch_missing_trace(namespace: Namespace | int, trace_id: str) -> FetchResult:
     """Ask the configured Jaeger for a trace the console does not have; store it in `namespace` when found."""
-    from traces.writer import store_spans
+    from traces.store import store_spans
 
     url = settings.JAEGER_QUERY_URL
     if not url:

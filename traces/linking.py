@@ -11,7 +11,7 @@ The shard is the first rule that names one; the execution is the trace-level exe
 the first rule that names one. The trace summary takes the trace-level match, else its root span's, else the only
 execution/shard any of its spans belongs to (so `?shard=` finds a trace in which one shard owns a subtree).
 
-Recomputed per trace whenever either side arrives: spans (traces/writer.py calls `link_traces`) or executions and
+Recomputed per trace whenever either side arrives: spans (traces/store.py calls `link_traces`) or executions and
 shards (engineer A's record writer calls `on_records_changed`). The whole trace is recomputed, so the order and
 repetition of arrivals never matters. Results are stored, so pages and searches never recompute them.
 """

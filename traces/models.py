@@ -41,7 +41,7 @@ class Span(models.Model):
     # No index of its own: the unique (namespace, trace_id, span_id) index serves every namespace lookup, and one
     # index less is measurably cheaper per stored span. No database constraint either: PostgreSQL checks a foreign
     # key per inserted row with a query of its own (6 µs of its CPU per span on COPY, a quarter of the insert).
-    # Spans are written only by traces.writer.store_spans, for the namespace of the authenticated token, and
+    # Spans are written only by traces.store.store_spans, for the namespace of the authenticated token, and
     # deleting a namespace still deletes its spans (Django's CASCADE).
     namespace = models.ForeignKey(
         Namespace, on_delete=models.CASCADE, related_name="spans", db_index=False, db_constraint=False

@@ -9,7 +9,7 @@
   while inflating, so a gzip bomb never expands into memory); 415 other content types or encodings; 503 with
   Retry-After when the database is unavailable. Never a 200 for spans that were not stored.
 
-The view adapts HTTP only: parsing is traces/ingest, storing is traces/writer.store_spans.
+The view adapts HTTP only: parsing is traces/ingest, storing is traces/store.store_spans.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from console.middleware import is_database_outage
 from jobs.auth import token_from_header
 from jobs.choices import Scope
 from traces.ingest import ParseError, parse_otlp
-from traces.writer import store_spans
+from traces.store import store_spans
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Plain values every span parser produces: `ParsedSpan` rows and a `ParseResult` with what was rejected and why.
 
-No database, no HTTP: parsers turn bytes or JSON into these, the writer (traces/writer.py) stores them.
+No database, no HTTP: parsers turn bytes or JSON into these, the writer (traces/store.py) stores them.
 """
 
 from __future__ import annotations

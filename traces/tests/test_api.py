@@ -7,8 +7,8 @@ import pytest
 from tests import factories
 from traces.filtersets import TraceFilterSet
 from traces.models import Trace
+from traces.store import store_spans
 from traces.tests.builders import T0, otlp_span, parsed, sid, tid
-from traces.writer import store_spans
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from tests import factories
 from traces.ingest import parse_document
 from traces.linking import on_records_changed, propagation_gap
 from traces.models import Span, Trace
+from traces.store import store_spans
 from traces.tests.builders import otlp_doc, otlp_span, parsed, sid, tid
-from traces.writer import store_spans
 
 pytestmark = pytest.mark.django_db
 

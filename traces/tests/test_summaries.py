@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from traces import summaries
 from traces.ingest import parse_document
 from traces.models import Span, Trace, TraceService
+from traces.store import store_spans
 from traces.summaries import clock_skew
 from traces.tests.builders import otlp_doc, otlp_span, parsed, sid, tid
-from traces.writer import store_spans
 
 pytestmark = pytest.mark.django_db
 

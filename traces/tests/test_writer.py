@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from console.lookup import resolve
 from jobs.models import Message
 from tests import factories
-from traces import linking, summaries, writer
+from traces import linking, store, summaries
 from traces.models import Span, SpanLink, Trace
+from traces.store import store_spans
 from traces.tests.builders import T0, otlp_doc, otlp_span, parsed, sid, tid
-from traces.writer import store_spans
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ _json_values = st.recursive(
 @given(_json_values)
 def test_the_fast_encoder_writes_what_the_careful_one_writes(value):
     """orjson spells NaN as null and refuses big integers: whatever it gets wrong must reach the careful path."""
-    assert json.loads(writer._dumps(value)) == json.loads(writer._dumps_careful(value))
+    assert json.loads(store._dumps(value)) == json.loads(store._dumps_careful(value))
 
 
 def test_attributes_come_back_as_sent_in_the_order_sent(ns):

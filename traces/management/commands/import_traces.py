@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.models import Namespace
 from traces.ingest import ParseError, parse_file
-from traces.writer import store_spans
+from traces.store import store_spans
 
 CHUNK = 5000
 

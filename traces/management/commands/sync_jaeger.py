@@ -16,7 +16,7 @@ from console.lookup import normalise_trace_id
 from jobs.models import Namespace
 from traces.ingest import ParseError, parse_document
 from traces.jaeger import JaegerClient, JaegerError
-from traces.writer import store_spans
+from traces.store import store_spans
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
