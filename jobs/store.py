@@ -29,12 +29,11 @@ pieces are small: how rows travel (PostgreSQL: the whole group as one JSON param
 chunked under its parameter limit) and three expressions (JSON emptiness, "is distinct from", milliseconds
 between).
 
-`traces.linking.on_records_changed` is called inside the same transaction with the rows created or changed, so
-records and their links commit together (a linking failure rolls the batch back and the client retries;
-ingest is idempotent). Shards handed to it are built from RETURNING (id, namespace, execution, shard id, status,
-attempt, trace and span id loaded; other fields deferred, i.e. one query each if touched); executions are read
-whole. Executions whose trigger envelope names a message also go to
-`jobs.causality.store.record_envelopes`, so the message id resolves in the lookup.
+The rows created or changed then go to the post-store steps (`jobs.poststore.record_steps`: linking the spans that
+name them, the message envelopes of executions), inside the same transaction, so records and what follows from them
+commit together (a failing step rolls the batch back and the client retries; ingest is idempotent). Shards handed
+to them are built from RETURNING (id, namespace, execution, shard id, status, attempt, trace and span id loaded;
+other fields deferred, i.e. one query each if touched); executions are read whole.
 """
 
 from __future__ import annotations
@@ -55,6 +54,7 @@ from django.utils import timezone
 from jobs.choices import STATUS_RANK, RunStatus, Trigger
 from jobs.ingest import ExecutionRecord, ShardRecord
 from jobs.models import Execution, Job, Namespace, Shard
+from jobs.poststore import StoredRecords, record_steps
 
 _MS = timedelta(milliseconds=1)
 
@@ -145,11 +145,7 @@ def upsert_executions(namespace: Namespace, records: Sequence[ExecutionRecord]) 
         result.unchanged = len(keys) - len(changed)
         if changed:
             result.executions = list(Execution.objects.filter(pk__in=list(changed)).order_by("pk"))
-        _link(result.executions, [])
-        if any(e.message_id for e in result.executions):
-            from jobs.causality.store import record_envelopes
-
-            record_envelopes(executions=[e for e in result.executions if e.message_id])
+        record_steps.run(StoredRecords(executions=result.executions, shards=[]))
     return result
 
 
@@ -180,7 +176,7 @@ def upsert_shards(namespace: Namespace, records: Sequence[ShardRecord]) -> Write
         result.shards = _returned_shards(table, changed)
         if placeholders:
             result.executions = list(Execution.objects.filter(pk__in=placeholders).order_by("pk"))
-        _link(result.executions, result.shards)
+        record_steps.run(StoredRecords(executions=result.executions, shards=result.shards))
     return result
 
 
@@ -244,12 +240,6 @@ def _returned_shards(table: _Table, changed: dict[int, tuple[Any, ...]]) -> list
         Shard.from_db(connection.alias, attnames, [DEFERRED if i is None else row[i] for i in where])
         for row in ((pk, *changed[pk]) for pk in sorted(changed))
     ]
-
-
-def _link(executions: list[Execution], shards: list[Shard]) -> None:
-    from traces.linking import on_records_changed
-
-    on_records_changed(executions, shards)
 
 
 # --- the upsert ------------------------------------------------------------------------------------------------

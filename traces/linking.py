@@ -11,9 +11,10 @@ The shard is the first rule that names one; the execution is the trace-level exe
 the first rule that names one. The trace summary takes the trace-level match, else its root span's, else the only
 execution/shard any of its spans belongs to (so `?shard=` finds a trace in which one shard owns a subtree).
 
-Recomputed per trace whenever either side arrives: spans (traces/store.py calls `link_traces`) or executions and
-shards (engineer A's record writer calls `on_records_changed`). The whole trace is recomputed, so the order and
-repetition of arrivals never matters. Results are stored, so pages and searches never recompute them.
+Recomputed per trace whenever either side arrives, as a post-store step of both writers (registered in
+traces/apps.py; jobs/poststore.py lists the steps): spans (`link_stored_spans` -> `link_traces`) and executions and
+shards (`link_stored_records` -> `on_records_changed`). The whole trace is recomputed, so the order and repetition
+of arrivals never matters. Results are stored, so pages and searches never recompute them.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.models import Q
 
 from jobs.models import Execution, Namespace, Shard
 from traces.models import Span, SpanLink, Trace
+
+if TYPE_CHECKING:
+    from jobs.poststore import StoredRecords
+    from traces.poststore import StoredSpans
 
 MAX_LINK_ROUNDS = 3  # traces linked through links of links: bounded, so a link cycle cannot loop
 
@@ -63,8 +68,18 @@ def _key(kind: str, namespace_id: int, value: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def link_stored_spans(stored: StoredSpans) -> None:
+    """Span step: re-link the traces a span write touched (one query when none of them can link)."""
+    link_traces(stored.namespace_id, stored.trace_ids, new_spans=stored.received)
+
+
+def link_stored_records(stored: StoredRecords) -> None:
+    """Record step: re-link the spans that name the executions and shards a record write created or changed."""
+    on_records_changed(stored.executions, stored.shards)
+
+
 def on_records_changed(executions: Sequence[Execution], shards: Sequence[Shard]) -> None:
-    """Called by the record writers after executions/shards were upserted: re-link the spans that name them.
+    """After executions/shards were upserted (the record step, or a test): re-link the spans that name them.
 
     Cheap when nothing needs linking (the usual case: records arrive before their spans, and the span writer links
     them when spans arrive): per namespace, one lock statement and one query that narrows the candidates to traces

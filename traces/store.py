@@ -4,9 +4,9 @@ PostgreSQL: COPY straight into traces_span under a savepoint; when a span is alr
 per-connection temporary staging table instead, then one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (the ORM
 cannot reach the ingest rate; COPY can). SQLite: `bulk_create(ignore_conflicts=True)`. Either way, in one
 transaction: the spans, their SpanLink rows, the summaries of every touched trace (recomputed from the stored spans,
-or, for a trace with no stored span before, from the rows written: see traces/summaries.py), the linking of those
-traces (traces/linking.py: one query when nothing can link) and, when spans carry message ids, Message rows
-(jobs.causality.store.record_envelopes) so the id lookup finds them.
+or, for a trace with no stored span before, from the rows written: see traces/summaries.py), then the post-store
+steps (`traces.poststore.span_steps`, registered by the features that own them: linking the touched traces, Message
+rows for the message ids spans carry; the list and its order are in jobs/poststore.py).
 
 Idempotent: one row per (namespace, trace id, span id); the first copy of a span wins, so an exporter's retry or a
 re-import changes nothing.
@@ -26,11 +26,11 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs.causality import store as message_store
 from jobs.models import Namespace
 from traces import linking, summaries
 from traces.ingest.spans import ParsedSpan, dedupe
 from traces.models import Span, SpanLink
+from traces.poststore import StoredSpans, span_steps
 
 _COLUMNS = (
     "namespace_id",
@@ -173,13 +173,10 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
         else:
             stored = _orm_insert(namespace_id, unique)
             summaries.recompute(namespace_id, trace_ids)
-        # Links and message envelopes of the spans this call stored: a resent span that differs from the stored
-        # copy (the first copy wins) must not add links or messages that no stored span holds.
+        # Links of the spans this call stored: a resent span that differs from the stored copy (the first copy
+        # wins) must not add links that no stored span holds. The steps are told which spans were stored, too.
         _store_links(namespace_id, stored)
-        linking.link_traces(namespace_id, trace_ids, new_spans=unique)
-        if any(s.message_id for s in stored):
-            # Message ids seen only on spans become findable by the id lookup (one fill-blank upsert, replay-safe).
-            message_store.record_envelopes(spans=stored, namespace_id=namespace_id)
+        span_steps.run(StoredSpans(namespace_id, trace_ids, received=unique, stored=stored))
     result.inserted = len(stored)
     result.duplicates = len(parsed_spans) - len(stored)
     return result

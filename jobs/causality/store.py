@@ -1,5 +1,6 @@
 """Storing message envelopes: `record_messages` (POST /api/v1/messages) and `record_envelopes` (the envelopes that
-executions and spans carry, so a message id seen only there resolves in the id lookup).
+executions and spans carry, so a message id seen only there resolves in the id lookup), which runs as a post-store
+step of both writers (`envelopes_of_records`, `envelopes_of_spans`, registered in jobs/apps.py).
 
 Fill-blank upserts keyed by (namespace, message_id): a replay changes nothing, a later report fills blanks and
 never erases. The walks that read these rows are in jobs/causality/chains.py.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.db import connection, transaction
@@ -19,6 +20,10 @@ from jobs.causality.envelopes import SPAN_KIND_CLIENT, SPAN_KIND_CONSUMER, SPAN_
 from jobs.causality.ingest import MessageEnvelope, dedupe
 from jobs.causality.models import Message
 from jobs.models import Execution
+
+if TYPE_CHECKING:
+    from jobs.poststore import StoredRecords
+    from traces.poststore import StoredSpans
 
 # What an envelope says, in Message's column names.
 _ENVELOPE_FIELDS = (
@@ -187,3 +192,16 @@ def record_envelopes(
     for ns_id, envelopes in envelopes_from_spans(spans, namespace_id).items():
         written += record_messages(ns_id, envelopes, source="span")
     return written
+
+
+def envelopes_of_records(stored: StoredRecords) -> None:
+    """Record step: Message rows for the trigger envelopes of the executions a write created or changed."""
+    messaging = [e for e in stored.executions if e.message_id]
+    if messaging:
+        record_envelopes(executions=messaging)
+
+
+def envelopes_of_spans(stored: StoredSpans) -> None:
+    """Span step: Message rows for the message ids on the spans a write stored (a resent copy adds none)."""
+    if any(s.message_id for s in stored.stored):
+        record_envelopes(spans=stored.stored, namespace_id=stored.namespace_id)
