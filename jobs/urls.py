@@ -1,3 +1,5 @@
+"""The drill-down pages: jobs overview (/), job, execution and shard (DESIGN.md URL contract)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from jobs import views

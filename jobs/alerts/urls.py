@@ -1,3 +1,5 @@
+"""The alert pages: /alerts/ and /alerts/<id>/."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from jobs.alerts import views

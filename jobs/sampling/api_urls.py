@@ -1,3 +1,5 @@
+"""/api/v1/jobs/<ns>/<job>/sampling: the job's sampling policy (GET, PUT)."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from jobs.sampling.api import SamplingPolicyView

@@ -1,3 +1,5 @@
+"""The job page's sampling form posts here: POST /jobs/<ns>/<job>/sampling."""
+
 from django.urls import URLPattern, URLResolver, path
 
 from jobs.sampling.views import update_sampling
