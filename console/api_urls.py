@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
-from console.api import schema as _schema  # noqa: F401  (registers the bearer token scheme)
 from console.api.lookup import LookupView
-
-
-class ApiDocsView(SpectacularSwaggerSplitView):
-    """Swagger UI from drf-spectacular-sidecar's static files; its init script is a separate same-origin file,
-    and the page has no inline style, so it runs under the console's `script-src 'self'; style-src 'self'`."""
-
-    template_name = "api/docs.html"
-    url_name = "api-schema"
-
+from console.api.schema import ApiDocsView
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("lookup", LookupView.as_view(), name="api-lookup"),
