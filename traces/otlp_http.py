@@ -1,15 +1,15 @@
-"""OTLP/HTTP trace receiver: `POST /v1/traces`, as the OpenTelemetry protocol specification describes.
+"""OTLP/HTTP, the part every signal's receiver shares, as the OpenTelemetry protocol specification describes it.
 
-- `application/x-protobuf` or `application/json` bodies, optionally `Content-Encoding: gzip`; the response uses
-  the request's content type.
-- 200 with an ExportTraceServiceResponse; `partial_success` (rejected_spans, error_message) when some spans were
-  invalid and the rest were stored.
-- 400 with a google.rpc.Status for an undecodable body or bad gzip; 401/403 for a missing/wrong token or a token
-  without the `ingest` scope; 405 other methods; 413 past OTLP_MAX_BODY_BYTES, compressed or inflated (enforced
-  while inflating, so a gzip bomb never expands into memory); 415 other content types or encodings; 503 with
-  Retry-After when the database is unavailable. Never a 200 for spans that were not stored.
+`receive(request, path, handle)` checks what the specification fixes for any signal, then hands the body to the
+signal's handler (traces/receiver.py for /v1/traces):
 
-The view adapts HTTP only: parsing is traces/ingest, storing is traces/store.store_spans.
+- POST only (405 otherwise); `application/x-protobuf` or `application/json` (415 otherwise), answered in the
+  request's content type; `Content-Encoding: gzip` or none (415 otherwise).
+- `Authorization: Bearer <token>` with the `ingest` scope: 401 for a missing or wrong token, 403 without the scope.
+- 413 past OTLP_MAX_BODY_BYTES, compressed or inflated (enforced while inflating, so a gzip bomb never expands into
+  memory); 400 for bad gzip; errors are google.rpc.Status bodies (`status_response`).
+- 503 with Retry-After when the database is unavailable, whatever the handler was doing: never a 200 for data that
+  was not stored.
 """
 
 from __future__ import annotations
@@ -18,43 +18,43 @@ import contextlib
 import json
 import logging
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from google.protobuf import json_format
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from rest_framework.exceptions import AuthenticationFailed
 
 from console.middleware import is_database_outage
 from jobs.auth import token_from_header
 from jobs.choices import Scope
-from traces.ingest import ParseError, parse_otlp
-from traces.store import store_spans
+from jobs.models import ApiToken
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("traces.receiver")
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _CHUNK = 64 * 1024
 
 # google.rpc.Code values used in Status bodies
-_INVALID_ARGUMENT = 3
+INVALID_ARGUMENT = 3
 _PERMISSION_DENIED = 7
 _RESOURCE_EXHAUSTED = 8
 _UNIMPLEMENTED = 12
 _UNAVAILABLE = 14
 _UNAUTHENTICATED = 16
 
+# A signal's handler: (the caller's token, the body as sent, inflated; whether it is JSON) -> the response.
+Handler = Callable[[ApiToken, bytes, bool], HttpResponse]
 
-class _TooLarge(Exception):
+
+class TooLarge(Exception):
     pass
 
 
-def _status_response(http_status: int, code: int, message: str, json_body: bool) -> HttpResponse:
+def status_response(http_status: int, code: int, message: str, json_body: bool) -> HttpResponse:
     if json_body:
         body = json.dumps({"code": code, "message": message}).encode()
         response = HttpResponse(body, status=http_status, content_type=JSON)
@@ -64,15 +64,61 @@ def _status_response(http_status: int, code: int, message: str, json_body: bool)
     return response
 
 
-def _ok(rejected: int, message: str, json_body: bool) -> HttpResponse:
-    reply = ExportTraceServiceResponse()
-    if rejected:
-        reply.partial_success.rejected_spans = rejected
-        reply.partial_success.error_message = message
-    if json_body:
-        body = json_format.MessageToJson(reply, indent=None).encode() if rejected else b"{}"
-        return HttpResponse(body, status=200, content_type=JSON)
-    return HttpResponse(reply.SerializeToString(), status=200, content_type=PROTOBUF)
+def receive(request: HttpRequest, path: str, handle: Handler) -> HttpResponse:
+    """Check method, content type, encoding and token; read and inflate the body within the limit; `handle` it."""
+    content_type = (request.META.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+    json_body = content_type == JSON
+    if request.method != "POST":
+        response = status_response(405, _UNIMPLEMENTED, f"Only POST is supported on {path}.", json_body)
+        response["Allow"] = "POST"
+        return response
+    if content_type not in (PROTOBUF, JSON):
+        return status_response(
+            415,
+            INVALID_ARGUMENT,
+            f"Unsupported Content-Type {content_type or '(none)'!r}: use {PROTOBUF} or {JSON}.",
+            False,
+        )
+    encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
+    if encoding not in ("gzip", "identity", ""):
+        return status_response(
+            415, INVALID_ARGUMENT, f"Unsupported Content-Encoding {encoding!r}: use gzip or none.", json_body
+        )
+    try:
+        return _authenticated(request, json_body, encoding == "gzip", handle)
+    except DatabaseError as exc:
+        if not is_database_outage(exc):
+            raise
+        logger.warning("database unavailable on %s: %s", path, exc)
+        response = status_response(
+            503, _UNAVAILABLE, "The database is unavailable; nothing was stored. Retry shortly.", json_body
+        )
+        response["Retry-After"] = str(min(settings.JOBTRACE_RETRY_AFTER_SECONDS, 5))
+        return response
+
+
+def _authenticated(request: HttpRequest, json_body: bool, gzipped: bool, handle: Handler) -> HttpResponse:
+    try:
+        token = token_from_header(request.META.get("HTTP_AUTHORIZATION"))
+    except AuthenticationFailed as exc:
+        return _unauthorized(str(exc.detail), json_body)
+    if token is None:
+        return _unauthorized("An API token is required: Authorization: Bearer <token> (ingest scope).", json_body)
+    if not token.has_scope(Scope.INGEST):
+        return status_response(403, _PERMISSION_DENIED, "This token lacks the 'ingest' scope.", json_body)
+
+    limit = settings.OTLP_MAX_BODY_BYTES
+    try:
+        body = _read_limited(request, limit)
+        if gzipped:
+            body = _gunzip_limited(body, limit)
+    except TooLarge:
+        return status_response(
+            413, _RESOURCE_EXHAUSTED, f"The request body exceeds {limit} bytes (compressed or inflated).", json_body
+        )
+    except zlib.error as exc:
+        return status_response(400, INVALID_ARGUMENT, f"The body is not valid gzip ({exc}).", json_body)
+    return handle(token, body, json_body)
 
 
 def _gunicorn_length_reader(request: HttpRequest) -> Any:
@@ -100,7 +146,7 @@ def _read_limited(request: HttpRequest, limit: int) -> bytes:
         with contextlib.suppress(ValueError):
             declared = int(length)
         if declared is not None and declared > limit:
-            raise _TooLarge
+            raise TooLarge
     reader = _gunicorn_length_reader(request) if declared is not None and declared >= 0 else None
     if reader is not None:
         chunks = []
@@ -120,7 +166,7 @@ def _read_limited(request: HttpRequest, limit: int) -> bytes:
             break
         total += len(chunk)
         if total > limit:
-            raise _TooLarge
+            raise TooLarge
         parts.append(chunk)
     return b"".join(parts)
 
@@ -142,81 +188,14 @@ def _gunzip_limited(data: bytes, limit: int) -> bytes:
             while pending and not inflater.eof:
                 out += inflater.decompress(pending, limit + 1 - len(out))
                 if len(out) > limit:
-                    raise _TooLarge
+                    raise TooLarge
                 pending = inflater.unconsumed_tail
         pos -= len(inflater.unused_data)  # the next member starts in the slice this one ended in
         if pos >= len(data):
             return bytes(out)
 
 
-@csrf_exempt
-def traces_view(request: HttpRequest) -> HttpResponse:
-    content_type = (request.META.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
-    json_body = content_type == JSON
-    if request.method != "POST":
-        response = _status_response(405, _UNIMPLEMENTED, "Only POST is supported on /v1/traces.", json_body)
-        response["Allow"] = "POST"
-        return response
-    if content_type not in (PROTOBUF, JSON):
-        return _status_response(
-            415,
-            _INVALID_ARGUMENT,
-            f"Unsupported Content-Type {content_type or '(none)'!r}: use {PROTOBUF} or {JSON}.",
-            False,
-        )
-    encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
-    if encoding not in ("gzip", "identity", ""):
-        return _status_response(
-            415, _INVALID_ARGUMENT, f"Unsupported Content-Encoding {encoding!r}: use gzip or none.", json_body
-        )
-    try:
-        return _receive(request, json_body, encoding == "gzip")
-    except DatabaseError as exc:
-        if not is_database_outage(exc):
-            raise
-        logger.warning("database unavailable on /v1/traces: %s", exc)
-        response = _status_response(
-            503, _UNAVAILABLE, "The database is unavailable; nothing was stored. Retry shortly.", json_body
-        )
-        response["Retry-After"] = str(min(settings.JOBTRACE_RETRY_AFTER_SECONDS, 5))
-        return response
-
-
-def _receive(request: HttpRequest, json_body: bool, gzipped: bool) -> HttpResponse:
-    try:
-        token = token_from_header(request.META.get("HTTP_AUTHORIZATION"))
-    except AuthenticationFailed as exc:
-        return _unauthorized(str(exc.detail), json_body)
-    if token is None:
-        return _unauthorized("An API token is required: Authorization: Bearer <token> (ingest scope).", json_body)
-    if not token.has_scope(Scope.INGEST):
-        return _status_response(403, _PERMISSION_DENIED, "This token lacks the 'ingest' scope.", json_body)
-
-    limit = settings.OTLP_MAX_BODY_BYTES
-    try:
-        body = _read_limited(request, limit)
-        if gzipped:
-            body = _gunzip_limited(body, limit)
-    except _TooLarge:
-        return _status_response(
-            413, _RESOURCE_EXHAUSTED, f"The request body exceeds {limit} bytes (compressed or inflated).", json_body
-        )
-    except zlib.error as exc:
-        return _status_response(400, _INVALID_ARGUMENT, f"The body is not valid gzip ({exc}).", json_body)
-
-    try:
-        parsed = parse_otlp(body, json_body)
-    except ParseError as exc:
-        return _status_response(400, _INVALID_ARGUMENT, str(exc), json_body)
-    except RecursionError:
-        return _status_response(400, _INVALID_ARGUMENT, "The body nests too deeply to decode.", json_body)
-
-    if parsed.spans:
-        store_spans(token.namespace_id, parsed.spans)
-    return _ok(parsed.rejected, parsed.error_message, json_body)
-
-
 def _unauthorized(message: str, json_body: bool) -> HttpResponse:
-    response = _status_response(401, _UNAUTHENTICATED, message, json_body)
+    response = status_response(401, _UNAUTHENTICATED, message, json_body)
     response["WWW-Authenticate"] = 'Bearer realm="jobtrace"'
     return response

@@ -10,7 +10,8 @@ from gunicorn.http.unreader import IterUnreader
 
 from tests import factories
 from traces.models import Span
-from traces.receiver import _gunicorn_length_reader, traces_view
+from traces.otlp_http import _gunicorn_length_reader
+from traces.receiver import traces_view
 
 PB = "application/x-protobuf"
 CHECKOUT_PB = "otlp_protobuf/otlp_checkout_6spans_5services_error_status.ExportTraceServiceRequest.pb"
