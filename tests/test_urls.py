@@ -12,12 +12,15 @@ PAGES = [
     "/jobs/payments/nightly/runs/r%001/",
     "/jobs/payments/nightly/runs/r1/shards/s%000/",
     "/traces/ab%00cd/",
+    "/jobs/pay%00ments/nightly/sampling",
 ]
 API = [
     "/api/v1/jobs/payments/night%00ly",
     "/api/v1/jobs/payments/nightly/executions/r%001",
     "/api/v1/jobs/payments/nightly/executions/r1/shards",
     "/api/v1/jobs/payments/night%00ly/sampling",
+    "/api/v1/jobs/payments/night%00ly/propagation",
+    "/api/v1/jobs/payments/nightly/executions/r%001/causality",
     "/api/v1/traces/ab%00cd",
 ]
 
