@@ -35,14 +35,20 @@ MAX_NODES = 200  # nodes listed by one forward walk
 LONG_WAIT = timedelta(minutes=5)  # a message that waited this long between publish and pick-up is highlighted
 
 
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 @dataclass
 class Hop:
-    """One step of a chain, as the panel, the API and the correlation page show it."""
+    """One step of a causal chain (a message, an execution, a shard, a request...): its time span, where it ran,
+    its trace, what is wrong with it. The chains list hops; the correlation page lays them out as rows
+    (jobs/causality/workflow.py `Row`, a hop with its place on the timeline)."""
 
     kind: str  # execution | shard | message | request | span | cycle | missing
     key: str  # the id the hop is known by (message id, execution id, request id, trace id)
     label: str
-    at: datetime | None = None
+    start: datetime | None = None  # a message: published (else picked up); a run: started (else scheduled)
     end: datetime | None = None
     service: str = ""
     trace_id: str = ""
@@ -54,7 +60,7 @@ class Hop:
     broken: bool = False
     depth: int = 0
     node: str = ""  # "m:<message id>" / "e:<pk>": identity inside one walk
-    parent_key: str = ""  # the node of the cause, in a forward walk
+    parent: str = ""  # the node of the cause, in a forward walk
 
     @property
     def trace_url(self) -> str:
@@ -69,8 +75,8 @@ class Hop:
             "kind": self.kind,
             "id": self.key,
             "label": self.label,
-            "at": self.at.isoformat() if self.at else None,
-            "end": self.end.isoformat() if self.end else None,
+            "at": iso(self.start),
+            "end": iso(self.end),
             "service": self.service,
             "trace_id": self.trace_id,
             "trace_url": self.trace_url,
@@ -78,7 +84,7 @@ class Hop:
             "wait_seconds": self.wait.total_seconds() if self.wait is not None else None,
             "long_wait": self.long_wait,
             "depth": self.depth,
-            "parent": self.parent_key,
+            "parent": self.parent,
             "broken": self.broken,
             "notes": list(self.notes),
         }
@@ -105,7 +111,7 @@ def execution_hop(e: Execution, depth: int = 0) -> Hop:
         kind="execution",
         key=e.execution_id,
         label=f"{e.job.name} #{e.execution_id} ({e.status})",
-        at=e.started_at or e.scheduled_at,
+        start=e.started_at or e.scheduled_at,
         end=e.finished_at,
         service=e.worker or e.job.name,
         trace_id=e.trace_id,
@@ -120,7 +126,7 @@ def shard_hop(s: Shard, e: Execution, depth: int = 0) -> Hop:
         kind="shard",
         key=s.shard_id,
         label=f"shard {s.shard_id} ({s.status})",
-        at=s.started_at,
+        start=s.started_at,
         end=s.finished_at,
         service=s.worker,
         trace_id=s.trace_id,
@@ -135,7 +141,7 @@ def message_hop(env: Envelope, depth: int = 0) -> Hop:
         kind="message",
         key=env.message_id,
         label=f"{env.event_type or 'message'} {env.message_id}",
-        at=env.published_at or env.consumed_at,
+        start=env.published_at or env.consumed_at,
         end=env.consumed_at,
         service=env.producer_service,
         trace_id=env.trace_id,
@@ -232,9 +238,9 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
         if env is not None:
             seen_messages.add(current)
             hop = message_hop(env, depth)
-            hop.delay = (effect_at - hop.at) if effect_at and hop.at else None
+            hop.delay = (effect_at - hop.start) if effect_at and hop.start else None
             chain.hops.append(hop)
-            effect_at = hop.at or effect_at
+            effect_at = hop.start or effect_at
             nxt = env.causation_id
             prev_trace = env.trace_id
             if not nxt:
@@ -278,7 +284,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
             seen_executions.add(publisher.pk)
             hop = execution_hop(publisher, depth)
             chain.hops.append(hop)
-            effect_at = hop.at or effect_at
+            effect_at = hop.start or effect_at
             if not publisher.message_id:
                 break
             if publisher.message_id in seen_messages:
@@ -340,7 +346,7 @@ def _fill_traces(namespace_id: int, hops: Sequence[Hop]) -> None:
                 hop.notes.append("the request's spans have not arrived")
             continue
         hop.service = hop.service or t.root_service
-        hop.at = hop.at or ns_to_datetime(t.start_ns)
+        hop.start = hop.start or ns_to_datetime(t.start_ns)
         hop.end = hop.end or ns_to_datetime(t.start_ns + t.duration_ns)
         if hop.kind == "request":
             hop.label = f"{hop.label}: {t.root_service} {t.root_name}".strip()
@@ -415,13 +421,13 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
                             label=f"cycle: {env.message_id} is its own cause further up",
                             broken=True,
                             depth=depth,
-                            parent_key=parent,
+                            parent=parent,
                         )
                     )
                 continue
             seen.add(key)
             hop = message_hop(env, depth)
-            hop.node, hop.parent_key = key, parent
+            hop.node, hop.parent = key, parent
             chain.hops.append(hop)
             next_messages[env.message_id] = key
             correlations.add(env.correlation_id)
@@ -434,7 +440,7 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
                 continue
             seen.add(key)
             hop = execution_hop(e, depth + (1 if e.message_id in next_messages else 0))
-            hop.node, hop.parent_key = key, parent
+            hop.node, hop.parent = key, parent
             chain.hops.append(hop)
             started_at[key] = e.started_at
             next_executions.append((e, key, {e.execution_id}))
@@ -450,9 +456,9 @@ def _ordered(chain: Chain) -> Chain:
     """Depth-first, children after their parent, siblings by time: reads as an indented cause -> effect tree."""
     children: dict[str, list[Hop]] = {}
     for hop in chain.hops:
-        children.setdefault(hop.parent_key, []).append(hop)
+        children.setdefault(hop.parent, []).append(hop)
     keys = {h.node for h in chain.hops if h.node}
-    roots = [h for h in chain.hops if h.parent_key not in keys]
+    roots = [h for h in chain.hops if h.parent not in keys]
     out: list[Hop] = []
     placed: set[int] = set()
 
@@ -472,7 +478,7 @@ def _ordered(chain: Chain) -> Chain:
 
 
 def _time_key(hop: Hop) -> tuple[int, float]:
-    return (0, hop.at.timestamp()) if hop.at else (1, 0.0)
+    return (0, hop.start.timestamp()) if hop.start else (1, 0.0)
 
 
 @dataclass

@@ -8,14 +8,13 @@ queries whatever the size of the workflow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
 
-from console import links
-from jobs.causality.chains import LONG_WAIT, execution_hop, human_duration, message_hop, shard_hop
+from jobs.causality.chains import Hop, execution_hop, human_duration, iso, message_hop, shard_hop
 from jobs.causality.envelopes import Envelope, ns_to_datetime, span_values
 from jobs.causality.gaps import Gap, find_gaps
 from jobs.causality.models import Message
@@ -25,57 +24,28 @@ MAX_ROWS = 500
 
 
 @dataclass
-class Row:
-    node: str
-    kind: str  # request | message | execution | shard
-    label: str
-    key: str
-    start: datetime | None
-    end: datetime | None
-    service: str = ""
-    trace_id: str = ""
-    span_id: str = ""
-    url: str = ""
-    parent: str = ""
-    depth: int = 0
-    delay: timedelta | None = None  # since the cause's start
-    wait: timedelta | None = None  # a message's time in the queue
-    notes: list[str] = field(default_factory=list)
+class Row(Hop):
+    """A hop of the workflow with its place on the timeline: its propagation gaps, and its bar (0..1000, set by
+    `Workflow.layout`)."""
+
     gaps: list[Gap] = field(default_factory=list)
-    broken: bool = False
-    # Position on the timeline, 0..1000 (filled by Workflow.layout)
     x: float = 0.0
     width: float = 0.0
     wait_x: float = 0.0
     wait_width: float = 0.0
 
-    @property
-    def trace_url(self) -> str:
-        return links.trace_url(self.trace_id, self.span_id or None) if self.trace_id else ""
-
-    @property
-    def long_wait(self) -> bool:
-        return self.wait is not None and self.wait >= LONG_WAIT
-
-    @property
-    def wait_text(self) -> str:
-        return human_duration(self.wait) if self.wait is not None else ""
-
-    @property
-    def delay_text(self) -> str:
-        return human_duration(self.delay) if self.delay is not None else ""
-
-    @property
-    def indent(self) -> range:
-        return range(max(self.depth - 1, 0))
+    @classmethod
+    def of(cls, hop: Hop, **values: Any) -> Row:
+        """The hop as a row, `values` replacing some of its fields (its notes are copied, not shared)."""
+        return cls(**{f.name: getattr(hop, f.name) for f in fields(Hop)} | {"notes": list(hop.notes)} | values)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "id": self.key,
             "label": self.label,
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
+            "start": iso(self.start),
+            "end": iso(self.end),
             "service": self.service,
             "trace_url": self.trace_url,
             "url": self.url,
@@ -201,18 +171,13 @@ def workflow(namespace: Namespace, correlation_id: str) -> Workflow:
 
     for env in envelopes.values():
         hop = message_hop(env)
-        row = Row(
+        row = Row.of(
+            hop,
             node=f"m:{env.message_id}",
-            kind="message",
-            label=hop.label,
-            key=env.message_id,
-            start=hop.at,
-            end=env.consumed_at or min((c.started_at for c in env.consumers if c.started_at), default=None) or hop.at,
+            end=env.consumed_at
+            or min((c.started_at for c in env.consumers if c.started_at), default=None)
+            or hop.start,
             service=" → ".join(s for s in (env.producer_service, env.consumer_service) if s),
-            trace_id=env.trace_id,
-            span_id=env.span_id,
-            wait=env.queue_wait,
-            notes=list(hop.notes),
         )
         cause = env.causation_id
         if cause and cause in envelopes:
@@ -233,20 +198,7 @@ def workflow(namespace: Namespace, correlation_id: str) -> Workflow:
         rows[row.node] = row
 
     for e in executions:
-        hop = execution_hop(e)
-        row = Row(
-            node=f"e:{e.pk}",
-            kind="execution",
-            label=hop.label,
-            key=e.execution_id,
-            start=hop.at,
-            end=hop.end,
-            service=hop.service,
-            trace_id=e.trace_id,
-            url=hop.url,
-            gaps=findings.of(e),
-            notes=list(findings.notes.get(e.pk, [])),
-        )
+        row = Row.of(execution_hop(e), node=f"e:{e.pk}", gaps=findings.of(e), notes=list(findings.notes.get(e.pk, [])))
         if e.message_id:
             row.parent = f"m:{e.message_id}"
         elif e.causation_id and e.causation_id in envelopes:
@@ -257,18 +209,9 @@ def workflow(namespace: Namespace, correlation_id: str) -> Workflow:
 
     for s in shards:
         e = exec_by_pk[s.execution_id]
-        hop = shard_hop(s, e)
-        rows[f"s:{s.pk}"] = Row(
+        rows[f"s:{s.pk}"] = Row.of(
+            shard_hop(s, e),
             node=f"s:{s.pk}",
-            kind="shard",
-            label=hop.label,
-            key=s.shard_id,
-            start=hop.at,
-            end=hop.end,
-            service=hop.service,
-            trace_id=s.trace_id,
-            span_id=s.span_id,
-            url=hop.url,
             parent=f"e:{e.pk}",
             gaps=[g for g in findings.of(e, s) if g.shard_pk == s.pk],
         )
