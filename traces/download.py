@@ -1,4 +1,5 @@
-"""A stored trace as OTLP JSON (an ExportTraceServiceRequest), for the trace page's download link. Pure."""
+"""OTLP JSON out: AnyValues (`any_value`, `key_values`; the demo's hand-rolled emitter uses them too), and a stored
+trace as an ExportTraceServiceRequest, for the trace page's download link. Pure."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """A hand-rolled OTLP/JSON emitter: what a service in another language with no OpenTelemetry SDK might write.
 
 It builds ExportTraceServiceRequest JSON as the OTLP specification spells it (hex ids, integer enums, times as
-decimal strings) and posts it to /v1/traces with a bearer token. Deliberately independent of the Python SDK.
+decimal strings) and posts it to /v1/traces with a bearer token. Deliberately independent of the Python SDK;
+attribute values are encoded as AnyValues by traces/download.py, the encoder the trace download uses.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+from traces.download import key_values
 
 logger = logging.getLogger("jobtrace.demo")
 
@@ -33,25 +36,11 @@ class RawSpan:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
-
-
-def _attributes(values: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": _value(v)} for k, v in values.items()]
-
-
 def request_body(service: str, spans: list[RawSpan], resource: dict[str, Any] | None = None) -> bytes:
     body = {
         "resourceSpans": [
             {
-                "resource": {"attributes": _attributes({"service.name": service, **(resource or {})})},
+                "resource": {"attributes": key_values({"service.name": service, **(resource or {})})},
                 "scopeSpans": [
                     {
                         "scope": {"name": "hand-rolled-otlp-json", "version": "0.1"},
@@ -64,12 +53,12 @@ def request_body(service: str, spans: list[RawSpan], resource: dict[str, Any] | 
                                 "kind": s.kind,
                                 "startTimeUnixNano": str(s.start_ns),
                                 "endTimeUnixNano": str(s.end_ns),
-                                "attributes": _attributes(s.attributes),
+                                "attributes": key_values(s.attributes),
                                 "events": [
                                     {
                                         "timeUnixNano": str(e["time_ns"]),
                                         "name": e["name"],
-                                        "attributes": _attributes(e.get("attributes", {})),
+                                        "attributes": key_values(e.get("attributes", {})),
                                     }
                                     for e in s.events
                                 ],
