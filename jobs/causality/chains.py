@@ -97,6 +97,11 @@ class Chain:
     truncated: bool = False
     note: str = ""  # why the chain is empty or stops
 
+    def close_cycle(self, key: str, label: str, **where: Any) -> None:
+        """The causes loop: mark the chain and end it (or the branch) with a broken `cycle` hop."""
+        self.cycle = True
+        self.hops.append(Hop(kind="cycle", key=key, label=label, broken=True, **where))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "hops": [h.as_dict() for h in self.hops],
@@ -259,10 +264,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
                 )
                 break
             if nxt in seen_messages:
-                chain.cycle = True
-                chain.hops.append(
-                    Hop(kind="cycle", key=nxt, label=f"cycle: {nxt} is already in this chain", broken=True)
-                )
+                chain.close_cycle(nxt, f"cycle: {nxt} is already in this chain")
                 break
             current = nxt
             continue
@@ -276,10 +278,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
             publisher = candidates[0] if candidates else None
         if publisher is not None:
             if publisher.pk in seen_executions:
-                chain.cycle = True
-                chain.hops.append(
-                    Hop(kind="cycle", key=current, label=f"cycle: {current} is already in this chain", broken=True)
-                )
+                chain.close_cycle(current, f"cycle: {current} is already in this chain")
                 break
             seen_executions.add(publisher.pk)
             hop = execution_hop(publisher, depth)
@@ -288,15 +287,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
             if not publisher.message_id:
                 break
             if publisher.message_id in seen_messages:
-                chain.cycle = True
-                chain.hops.append(
-                    Hop(
-                        kind="cycle",
-                        key=publisher.message_id,
-                        label=f"cycle: {publisher.message_id} is already in this chain",
-                        broken=True,
-                    )
-                )
+                chain.close_cycle(publisher.message_id, f"cycle: {publisher.message_id} is already in this chain")
                 break
             current, prev_trace = publisher.message_id, ""
             continue
@@ -413,16 +404,11 @@ def caused(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH, max_nodes: int
             if key in seen:
                 if by_cause:
                     # Every message has one cause; meeting it again through that cause means the causes loop.
-                    chain.cycle = True
-                    chain.hops.append(
-                        Hop(
-                            kind="cycle",
-                            key=env.message_id,
-                            label=f"cycle: {env.message_id} is its own cause further up",
-                            broken=True,
-                            depth=depth,
-                            parent=parent,
-                        )
+                    chain.close_cycle(
+                        env.message_id,
+                        f"cycle: {env.message_id} is its own cause further up",
+                        depth=depth,
+                        parent=parent,
                     )
                 continue
             seen.add(key)
