@@ -36,6 +36,7 @@ class ScopedQuerySet(models.QuerySet):
 
 class JobQuerySet(ScopedQuerySet):
     def named(self, namespace: str, name: str) -> Self:
+        """The job a URL names (/jobs/<namespace>/<job>/): at most one."""
         return self.filter(namespace__name=namespace, name=name)
 
 
@@ -58,6 +59,10 @@ class ExecutionQuerySet(ScopedQuerySet):
     def of_job(self, namespace: str, job: str) -> Self:
         return self.filter(job__namespace__name=namespace, job__name=job)
 
+    def named(self, namespace: str, job: str, execution_id: str) -> Self:
+        """The execution a URL names (/jobs/<namespace>/<job>/runs/<execution_id>/): at most one."""
+        return self.filter(job__namespace__name=namespace, job__name=job, execution_id=execution_id)
+
     def with_trace(self, trace_id: str) -> Self:
         return self.filter(Q(trace_id=trace_id) | Q(shards__trace_id=trace_id)).distinct()
 
@@ -72,6 +77,15 @@ class ExecutionQuerySet(ScopedQuerySet):
 
 
 class ShardQuerySet(ScopedQuerySet):
+    def named(self, namespace: str, job: str, execution_id: str, shard_id: str) -> Self:
+        """The shard a URL names (.../runs/<execution_id>/shards/<shard_id>/): at most one."""
+        return self.filter(
+            execution__job__namespace__name=namespace,
+            execution__job__name=job,
+            execution__execution_id=execution_id,
+            shard_id=shard_id,
+        )
+
     def failed(self) -> Self:
         return self.filter(status__in=FAILURE_STATUSES)
 

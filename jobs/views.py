@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from console import links
+from console.pages import filled, is_fragment
 from jobs import rows as page_rows
 from jobs.auth import Access
 from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
@@ -35,12 +36,6 @@ EXECUTIONS_PER_PAGE = 50
 SHARDS_PER_PAGE = 100
 CHART_RUNS = 60
 SHARD_SPAN_LIMIT = 20_000
-
-
-def _fragment(request: HttpRequest) -> bool:
-    """An htmx swap of the list (not a boosted history restore, which needs the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 def _page(paginator: Paginator, number: str | None) -> Page:
@@ -115,11 +110,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 def _with_failing(params: QueryDict) -> QueryDict:
     """`status=failing` is the page's shorthand for the failure statuses (the filtersets take several values)."""
-    data = QueryDict(mutable=True)
-    for key, values in params.lists():
-        kept = [v for v in values if v.strip()]  # an empty form field filters nothing
-        if kept:
-            data.setlist(key, kept)
+    data = filled(params)
     statuses = data.getlist("status")
     if "failing" in statuses:
         data.setlist("status", [s for s in statuses if s != "failing"] + [str(s) for s in FAILURE_STATUSES])
@@ -129,7 +120,7 @@ def _with_failing(params: QueryDict) -> QueryDict:
 def _job_or_404(request: HttpRequest, namespace: str, job: str) -> Job:
     access = Access.of(request)
     return get_object_or_404(
-        Job.objects.in_namespaces(access.readable).select_related("namespace"), namespace__name=namespace, name=job
+        Job.objects.in_namespaces(access.readable).select_related("namespace").named(namespace, job)
     )
 
 
@@ -190,11 +181,11 @@ def job_detail(request: HttpRequest, namespace: str, job: str) -> HttpResponse:
             for status, duration_ms, eid, started_at in recent
         ]
     )
-    template = "jobs/_executions.html" if _fragment(request) else "jobs/job.html"
+    template = "jobs/_executions.html" if is_fragment(request) else "jobs/job.html"
     return render(
         request,
         template,
-        status=200 if valid or _fragment(request) else 400,
+        status=200 if valid or is_fragment(request) else 400,
         context={
             "job": the_job,
             "job_url": links.job_url(ns_name, job_name),
@@ -214,12 +205,8 @@ def job_detail(request: HttpRequest, namespace: str, job: str) -> HttpResponse:
 
 def _execution_or_404(request: HttpRequest, namespace: str, job: str, execution_id: str) -> Execution:
     access = Access.of(request)
-    return get_object_or_404(
-        Execution.objects.in_namespaces(access.readable).select_related("job__namespace"),
-        job__namespace__name=namespace,
-        job__name=job,
-        execution_id=execution_id,
-    )
+    executions = Execution.objects.in_namespaces(access.readable).select_related("job__namespace")
+    return get_object_or_404(executions.named(namespace, job, execution_id))
 
 
 def label_param(raw: str) -> str:
@@ -295,9 +282,9 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
         "problems": problems,
         "statuses": RunStatus.choices,
     }
-    template = "jobs/_shards.html" if _fragment(request) else "jobs/execution.html"
+    template = "jobs/_shards.html" if is_fragment(request) else "jobs/execution.html"
     # An htmx swap shows the error box in place (htmx does not swap 4xx answers).
-    return render(request, template, context, status=400 if problems and not _fragment(request) else 200)
+    return render(request, template, context, status=400 if problems and not is_fragment(request) else 200)
 
 
 # --- shard --------------------------------------------------------------------------------------------------------
@@ -305,13 +292,8 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
 
 def _shard_or_404(request: HttpRequest, namespace: str, job: str, execution_id: str, shard_id: str) -> Shard:
     access = Access.of(request)
-    return get_object_or_404(
-        Shard.objects.in_namespaces(access.readable).select_related("execution__job__namespace"),
-        execution__job__namespace__name=namespace,
-        execution__job__name=job,
-        execution__execution_id=execution_id,
-        shard_id=shard_id,
-    )
+    shards = Shard.objects.in_namespaces(access.readable).select_related("execution__job__namespace")
+    return get_object_or_404(shards.named(namespace, job, execution_id, shard_id))
 
 
 def shard_call_chain(shard: Shard) -> tuple[str, list[tuple], bool]:

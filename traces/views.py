@@ -13,12 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from console import links
 from console.lookup import normalise_trace_id
+from console.pages import filled, is_fragment
 from jobs.auth import Access
 from jobs.models import Execution
 from traces import rows as result_rows
@@ -339,21 +340,11 @@ def _owner_values(row: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _fragment(request: HttpRequest) -> bool:
-    """An htmx swap of the results (not a history restore, which needs the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
 @login_required
 @require_GET
 def trace_search(request: HttpRequest) -> HttpResponse:
     access = Access.of(request)
-    data = QueryDict(mutable=True)
-    for key, values in request.GET.lists():
-        kept = [v for v in values if v.strip()]  # an empty form field filters nothing
-        if kept:
-            data.setlist(key, kept)
+    data = filled(request.GET)
     attr = data.get("attr", "")
     if attr and ":" not in attr.partition("=")[0] and "=" in attr:
         data["attr"] = attr.replace("=", ":", 1)  # the page also takes key=value
@@ -362,7 +353,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
     results: list[dict[str, Any]] = []
     cut = False
     if not filterset.is_valid():
-        status = 200 if _fragment(request) else 400  # htmx does not swap 4xx answers
+        status = 200 if is_fragment(request) else 400  # htmx does not swap 4xx answers
     else:
         status = 200
         # Plain values, not model instances: 200 rows with their owners cost a third of the time this way.
@@ -378,7 +369,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
                     "started": datetime.fromtimestamp(t.start_ns / 1e9, tz=UTC),
                 }
             )
-    template = "traces/_results.html" if _fragment(request) else "traces/search.html"
+    template = "traces/_results.html" if is_fragment(request) else "traces/search.html"
     context = {
         "q": request.GET,
         "errors": filterset.errors,

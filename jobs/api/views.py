@@ -86,7 +86,7 @@ class JobDetail(generics.RetrieveAPIView):
 
     def get_object(self) -> Job:
         jobs = Job.objects.in_namespaces(Access.of(self.request).readable).select_related("namespace")
-        return get_object_or_404(jobs, namespace__name=self.kwargs["namespace"], name=self.kwargs["job"])
+        return get_object_or_404(jobs.named(self.kwargs["namespace"], self.kwargs["job"]))
 
 
 def _executions(request: Request) -> QuerySet[Execution]:
@@ -94,12 +94,7 @@ def _executions(request: Request) -> QuerySet[Execution]:
 
 
 def _execution_or_404(request: Request, kwargs: dict[str, Any]) -> Execution:
-    return get_object_or_404(
-        _executions(request),
-        job__namespace__name=kwargs["namespace"],
-        job__name=kwargs["job"],
-        execution_id=kwargs["execution_id"],
-    )
+    return get_object_or_404(_executions(request).named(kwargs["namespace"], kwargs["job"], kwargs["execution_id"]))
 
 
 @extend_schema_view(

@@ -182,10 +182,7 @@ class MessagesView(generics.ListAPIView):
 
 def _readable_job(request: Request, namespace: str, job: str) -> Job:
     found = (
-        Job.objects.in_namespaces(Access.of(request).readable)
-        .filter(namespace__name=namespace, name=job)
-        .select_related("namespace")
-        .first()
+        Job.objects.in_namespaces(Access.of(request).readable).named(namespace, job).select_related("namespace").first()
     )
     if found is None:
         raise Http404("No such job.")
@@ -216,7 +213,7 @@ class ExecutionCausalityView(APIView):
     def get(self, request: Request, namespace: str, job: str, execution_id: str) -> Response:
         execution = (
             Execution.objects.in_namespaces(Access.of(request).readable)
-            .filter(job__namespace__name=namespace, job__name=job, execution_id=execution_id)
+            .named(namespace, job, execution_id)
             .select_related("job__namespace")
             .first()
         )
