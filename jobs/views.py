@@ -22,11 +22,11 @@ from django.views.decorators.http import require_GET
 
 from console import links
 from console.pages import filled, is_fragment
-from jobs import rows as page_rows
 from jobs.auth import Access
 from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Trigger
 from jobs.filtersets import ExecutionFilterSet, JobFilterSet, LabelField, ShardFilterSet
 from jobs.models import Execution, Job, Namespace, Shard
+from jobs.rows import shard_rows as rows_of_shards
 from jobs.stats import duration_chart, job_figures
 from traces import waterfall as wf_mod
 from traces.models import Span, Trace
@@ -275,7 +275,7 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
         "failed_total": sum(counts.get(s, 0) for s in FAILURE_STATUSES),
         "page": page,
         "shard_rows": shard_rows,
-        "shard_rows_html": page_rows.shard_rows(shard_rows),
+        "shard_rows_html": rows_of_shards(shard_rows),
         "status": status,
         "label": label_raw,
         "shard_q": shard_q,

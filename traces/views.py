@@ -22,11 +22,11 @@ from console.lookup import normalise_trace_id
 from console.pages import filled, is_fragment
 from jobs.auth import Access
 from jobs.models import Execution
-from traces import rows as result_rows
 from traces import waterfall as wf_mod
 from traces.download import otlp_json
 from traces.filtersets import TraceFilterSet
 from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace
+from traces.rows import trace_result_rows
 
 TRACE_SPAN_LIMIT = 50_000
 LINKED_HERE_LIMIT = 50
@@ -374,7 +374,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
         "q": request.GET,
         "errors": filterset.errors,
         "results": results,
-        "results_html": result_rows.trace_result_rows(results),
+        "results_html": trace_result_rows(results),
         "cut": cut,
         "limit": limit,
     }
