@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.peers.alertmanager import Alertmanager, serve_alertmanager
+from tests.peers.balanced import BalancedConsole, serve_balanced_console, shared_database_problem
 from tests.peers.gunicorn import LiveConsole, serve_gunicorn
 
 VAR = Path(__file__).resolve().parents[2] / "var"
@@ -43,3 +44,16 @@ def alertmanager() -> Iterator[Alertmanager]:
     """
     with serve_alertmanager() as manager:
         yield manager
+
+
+@pytest.fixture(scope="session")
+def balanced_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[BalancedConsole]:
+    """Debian's nginx balancing over two gunicorn consoles on the test database, one start per run.
+
+    Clients use `.url` (nginx); `.instances` are the consoles behind it. Tests need `django_db(transaction=True)`.
+    """
+    problem = shared_database_problem()
+    if problem:
+        pytest.skip(problem)
+    with django_db_blocker.unblock(), serve_balanced_console(instances=2) as balanced:
+        yield balanced
