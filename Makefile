@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser node-clients sdk-test lint format migrations-check check bench serve ci clean
+.PHONY: run test install browser peers node-clients sdk-test lint format migrations-check check bench serve ci clean
 
 $(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Real peers the tests start on loopback with their own config in a temp dir (tests/peers/): Debian's Alertmanager
+# (alerts in and out) and nginx (the balancer in front of several receivers). Only the binaries are used, never
+# /etc nor the packages' own services (which a machine with systemd starts on :80 and :9093; a container doesn't).
+PEER_PACKAGES := /usr/bin/prometheus-alertmanager:prometheus-alertmanager /usr/sbin/nginx:nginx
+peers:
+	@missing=""; for pair in $(PEER_PACKAGES); do \
+	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing Debian's$$missing for the peer tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    -o DPkg::Lock::Timeout=300 $$missing >/dev/null; }
 
 # npm's OpenTelemetry Node.js SDK, a second OTLP client for the tests (versions pinned in its package-lock.json).
 NODE_CLIENTS := tests/clients/node
@@ -72,7 +85,7 @@ sdk-test: $(SDK_VENV)/.installed
 	  print('jobtrace_sdk imports without Django from', jobtrace_sdk.__file__)"
 	$(SDK_VENV)/bin/pytest -q -c sdk/pyproject.toml sdk/tests
 
-test: install browser node-clients sdk-test lint migrations-check
+test: install browser peers node-clients sdk-test lint migrations-check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.peers.alertmanager import Alertmanager, serve_alertmanager
+from tests.peers.balanced import BalancedConsole, serve_balanced_console, shared_database_problem
 from tests.peers.gunicorn import LiveConsole, serve_gunicorn
 
 VAR = Path(__file__).resolve().parents[2] / "var"
@@ -32,3 +34,26 @@ def live_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[Live
     """
     with django_db_blocker.unblock(), serve_gunicorn() as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def alertmanager() -> Iterator[Alertmanager]:
+    """Debian's Alertmanager on loopback, one start per run; a test adds its own receiver with `route(...)`.
+
+    It needs no console: each route names the URL its webhook posts to (see tests/peers/alertmanager.py).
+    """
+    with serve_alertmanager() as manager:
+        yield manager
+
+
+@pytest.fixture(scope="session")
+def balanced_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[BalancedConsole]:
+    """Debian's nginx balancing over two gunicorn consoles on the test database, one start per run.
+
+    Clients use `.url` (nginx); `.instances` are the consoles behind it. Tests need `django_db(transaction=True)`.
+    """
+    problem = shared_database_problem()
+    if problem:
+        pytest.skip(problem)
+    with django_db_blocker.unblock(), serve_balanced_console(instances=2) as balanced:
+        yield balanced

@@ -16,6 +16,8 @@ from urllib.parse import quote
 import requests
 from django.db import connection
 
+from tests.peers.process import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,8 +49,13 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def serve_gunicorn(extra_env: dict[str, str] | None = None, workers: int = 2) -> Iterator[LiveConsole]:
-    """gunicorn with the project's own config, bound to a free loopback port; stopped on exit."""
+def serve_gunicorn(
+    extra_env: dict[str, str] | None = None, workers: int = 2, access_log: Path | None = None
+) -> Iterator[LiveConsole]:
+    """gunicorn with the project's own config, bound to a free loopback port; stopped on exit.
+
+    `access_log`: a file for gunicorn's access log (one line per request this instance answered).
+    """
     port = free_port()
     env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "console.settings"}
     env.update(extra_env or {})
@@ -66,7 +73,10 @@ def serve_gunicorn(extra_env: dict[str, str] | None = None, workers: int = 2) ->
         "--log-level",
         "warning",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    if access_log is not None:
+        command += ["--access-logfile", str(access_log)]
+    # Terminated with the test process even if that is killed (no gunicorn left serving after a run).
+    process = subprocess.Popen(command, cwd=ROOT, env=env, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -76,7 +86,7 @@ def serve_gunicorn(extra_env: dict[str, str] | None = None, workers: int = 2) ->
             try:
                 if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still loading
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not answer /healthz within 30 s")
