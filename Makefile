@@ -53,7 +53,8 @@ run: install
 	$(PY) manage.py demo --if-empty
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# Production-style server (gunicorn, two workers, static files by whitenoise).
+# Production-style server: gunicorn's gevent worker (WEB_CONCURRENCY workers, default 2), request bodies read
+# within a deadline, static files by whitenoise; console/gunicorn.conf.py and docs/serving.md (nginx in front).
 serve: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn --config console/gunicorn.conf.py --bind $(HOST):$(PORT)

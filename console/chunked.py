@@ -5,9 +5,9 @@ CONTENT_LENGTH: Django sees an empty body, which for OTLP protobuf is a valid em
 spans are dropped. So before Django sees the request, the body is read whole (bounded by the largest body any
 endpoint accepts) and handed on with its length:
 
-- `ChunkedBodyApplication` wraps the WSGI application (`console.wsgi`). A server that decodes the chunked framing
-  itself and says where the body ends (`wsgi.input_terminated`, PEP 3333's extension that gunicorn sets) is read
-  to its end.
+- `console.bodies.RequestBodyApplication` wraps the WSGI application (`console.wsgi`) and reads every body whole
+  within a deadline; a chunked one when the server decodes the framing itself and says where the body ends
+  (`wsgi.input_terminated`, PEP 3333's extension that gunicorn sets).
 - `ChunkedRequestHandler` is the request handler of Django's own servers (`manage.py runserver`, the in-process
   demo server), whose `wsgi.input` is the raw socket: it decodes the chunked framing (RFC 9112 §7.1) itself.
 - `ChunkedBodyGuard` (middleware) answers 411 to a chunked body that reached Django undecoded (a server that
@@ -20,17 +20,14 @@ with its own 413 (OTLP status or JSON errors); the connection is closed after th
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.servers.basehttp import ServerHandler, WSGIRequestHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-_READ = 64 * 1024
 _MAX_LINE = 4096  # a chunk-size line or trailer line longer than this is not HTTP
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class ChunkedFramingError(ValueError):
@@ -45,19 +42,6 @@ def body_limit() -> int:
 def is_chunked(environ: dict[str, Any]) -> bool:
     encodings = (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
     return "chunked" in encodings and not environ.get("CONTENT_LENGTH")
-
-
-def read_to_end(stream: BinaryIO, limit: int) -> bytes:
-    """Everything `stream` yields until EOF, but never more than limit + 1 bytes."""
-    parts: list[bytes] = []
-    total = 0
-    while total <= limit:
-        chunk = stream.read(min(_READ, limit + 1 - total))
-        if not chunk:
-            break
-        parts.append(chunk)
-        total += len(chunk)
-    return b"".join(parts)
 
 
 def _line(stream: BinaryIO) -> bytes:
@@ -94,26 +78,6 @@ def decode_chunked(stream: BinaryIO, limit: int) -> tuple[bytes, bool]:
             return b"".join(parts), False
         if stream.read(2) != b"\r\n":
             raise ChunkedFramingError("a chunk is longer than its size says")
-
-
-def _with_body(environ: dict[str, Any], body: bytes) -> None:
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-
-
-class ChunkedBodyApplication:
-    """WSGI middleware: a chunked body that the server terminates is read whole and passed on with its length."""
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if is_chunked(environ) and environ.get("wsgi.input_terminated"):
-            _with_body(environ, read_to_end(environ["wsgi.input"], body_limit()))
-        return self.app(environ, start_response)
-
-    def __getattr__(self, name: str) -> Any:  # the Django WSGIHandler's own attributes stay reachable
-        return getattr(self.app, name)
 
 
 class ChunkedRequestHandler(WSGIRequestHandler):

@@ -62,18 +62,63 @@ def env_list(name: str, default: list[str]) -> list[str]:
 SQLITE_OPTIONS = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
 
 
-def database_from_url(url: str) -> dict[str, Any]:
-    """Turn `postgres://user:pass@host:port/name?sslmode=...` or `sqlite:///path` into a DATABASES entry."""
+def env_rate(name: str, default: str) -> tuple[int, float] | None:
+    """A rate limit `N/s`, `N/m` or `N/h` (N requests per second, minute or hour) as (N, period seconds);
+    `0` or `off` turns it off (None)."""
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in {"0", "off", "none", ""}:
+        return None
+    count, _, unit = raw.partition("/")
+    periods = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+    try:
+        number = int(count.strip().replace("_", ""))
+    except ValueError:
+        number = 0
+    if number <= 0 or unit.strip() not in periods:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate (use N/s, N/m or N/h, or off)")
+    return number, periods[unit.strip()]
+
+
+def database_from_url(
+    url: str,
+    *,
+    connect_timeout: int = 3,
+    statement_timeout: float = 0,
+    idle_in_transaction_timeout: int = 0,
+    keepalive: int = 0,
+) -> dict[str, Any]:
+    """Turn `postgres://user:pass@host:port/name?sslmode=...` or `sqlite:///path` into a DATABASES entry.
+
+    PostgreSQL connections get: `connect_timeout` (seconds to open one); `statement_timeout` (seconds, enforced by
+    the server; plus a client-side deadline one second longer on every wait for the server, which a frozen server
+    cannot ignore: console/db/base.py); `idle_in_transaction_session_timeout` (a client stuck inside a
+    transaction loses it and its locks); TCP keepalives and `tcp_user_timeout` (a peer that vanished from the
+    network). 0 leaves each one off. Parameters in the URL's query string win over all of these."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ImproperlyConfigured(f"DATABASE_URL {url!r} names no database")
-        options: dict[str, Any] = {"connect_timeout": 3}
+        options: dict[str, Any] = {"connect_timeout": connect_timeout}
+        server = []
+        if statement_timeout:
+            server.append(f"-c statement_timeout={round(statement_timeout * 1000)}")
+        if idle_in_transaction_timeout:
+            server.append(f"-c idle_in_transaction_session_timeout={idle_in_transaction_timeout * 1000}")
+        if server:
+            options["options"] = " ".join(server)
+        if keepalive:
+            options.update(
+                keepalives=1,
+                keepalives_idle=keepalive,
+                keepalives_interval=max(1, keepalive // 3),
+                keepalives_count=3,
+                tcp_user_timeout=keepalive * 1000,
+            )
         options.update(dict(parse_qsl(parts.query)))
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "console.db",
             "NAME": name,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
@@ -82,6 +127,7 @@ def database_from_url(url: str) -> dict[str, Any]:
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
+            "DEADLINE_SECONDS": statement_timeout + 1 if statement_timeout else None,
         }
     if scheme == "sqlite":
         path = unquote(parts.path)

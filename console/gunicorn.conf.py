@@ -1,4 +1,22 @@
-"""gunicorn's settings for `make serve` and the tests' live console (command-line flags override them)."""
+"""gunicorn's settings for `make serve`, the benchmarks and the tests' live console (command-line flags and
+GUNICORN_CMD_ARGS override them; WEB_CONCURRENCY sets the number of workers). docs/serving.md explains them.
+
+Nothing from the project is imported here: gunicorn loads this file in the master, before the gevent worker
+monkey-patches the standard library; psycopg imported earlier would wait for PostgreSQL without yielding.
+"""
+
+import os
 
 wsgi_app = "console.wsgi:application"
-workers = 2
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gevent: a connection is a greenlet, so clients that send slowly (or keep idle connections open) cost memory,
+# not a worker. Each request body is read whole, within JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS, before Django sees
+# it (console/bodies.py). Measured against sync and gthread on bench/serving.py.
+worker_class = "gevent"
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# Seconds a kept-alive connection may idle, and (gevent worker) the time a client has to send a request's line
+# and headers; a client that takes longer is disconnected.
+keepalive = 5
+# A worker whose event loop has not come back for this long (a CPU-bound request holding it) is restarted.
+timeout = 60
+graceful_timeout = 30

@@ -11,6 +11,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 logger = logging.getLogger(__name__)
 
+try:
+    from psycopg import OperationalError as _PsycopgOperationalError
+except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only checkouts still import this module
+
+    class _PsycopgOperationalError(Exception):  # type: ignore[no-redef]
+        pass
+
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -43,7 +51,7 @@ def is_database_outage(exc: BaseException) -> bool:
     """A lost or refused connection, as opposed to a bad query (which is a bug and must stay a 500)."""
     if isinstance(exc, InterfaceError):
         return True
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | _PsycopgOperationalError):
         text = str(exc).lower()
         return not any(word in text for word in ("syntax", "no such table", "no such column"))
     return False
@@ -57,7 +65,8 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DatabaseError) and is_database_outage(exception):
+        # psycopg's own errors reach here from its raw APIs (COPY) that Django does not wrap.
+        if isinstance(exception, DatabaseError | _PsycopgOperationalError) and is_database_outage(exception):
             logger.warning("database unavailable while serving %s: %s", request.path, exception)
             return database_unavailable_response(request)
         return None

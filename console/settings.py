@@ -6,7 +6,15 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from console.env import SQLITE_OPTIONS, database_from_url, env_bool, env_float, env_int, env_list, env_str
+from console.env import (
+    SQLITE_OPTIONS,
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -59,6 +67,7 @@ MIDDLEWARE = [
     "console.chunked.ChunkedBodyGuard",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "console.limits.IngestConcurrencyMiddleware",  # 503 when the receivers are full
     "console.middleware.DatabaseUnavailableMiddleware",
     "console.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -97,7 +106,17 @@ TEMPLATES = [
 # DATABASE_URL picks PostgreSQL (production, CI); without it, an embedded SQLite file in var/.
 _database_url = env_str("DATABASE_URL", "")
 if _database_url:
-    DATABASES = {"default": database_from_url(_database_url)}
+    # A stalled or frozen PostgreSQL must give a 503 within seconds, not hang requests (console/db/base.py).
+    DATABASES = {
+        "default": database_from_url(
+            _database_url,
+            connect_timeout=env_int("JOBTRACE_DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
+            # manage.py sets 0 (off) for commands; a request's statement past this is cancelled (-> 503)
+            statement_timeout=env_float("JOBTRACE_DB_STATEMENT_TIMEOUT_SECONDS", 5.0),
+            idle_in_transaction_timeout=env_int("JOBTRACE_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
+            keepalive=env_int("JOBTRACE_DB_KEEPALIVE_SECONDS", 10, minimum=0),
+        )
+    }
 else:
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES = {
@@ -185,6 +204,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("JOBTRACE_MAX_REQUEST_BYTES", 10 * 1024 * 
 JOBTRACE_ALERT_WINDOW_MARGIN_SECONDS = env_int("JOBTRACE_ALERT_WINDOW_MARGIN_SECONDS", 900, minimum=0)
 # OTLP/HTTP receiver: largest body, compressed or not (the decompressed stream is held to the same limit).
 OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
+# OTLP/JSON decodes to ~10-15x its size in Python objects (up to ~40x for hostile shapes): its own, lower limit.
+OTLP_MAX_JSON_BODY_BYTES = env_int("OTLP_MAX_JSON_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
 # Seconds a client is told to wait when the database is unavailable or the console is overloaded.
 JOBTRACE_RETRY_AFTER_SECONDS = env_int("JOBTRACE_RETRY_AFTER_SECONDS", 5, minimum=1)
 # A Jaeger query service to fetch traces the console does not have (query-through), e.g. http://jaeger:16686.
@@ -197,3 +218,12 @@ JOBTRACE_ATTRIBUTE_ALIASES = env_list("JOBTRACE_ATTRIBUTE_ALIASES", [])
 JOBTRACE_ALERT_LABEL_ALIASES = env_list("JOBTRACE_ALERT_LABEL_ALIASES", [])
 # Largest number of traces a search returns before it says it cut the results.
 JOBTRACE_SEARCH_LIMIT = env_int("JOBTRACE_SEARCH_LIMIT", 200, minimum=1)
+
+# --- Serving under load and abuse (docs/serving.md) -----------------------------------------------------------
+
+# A request body must arrive whole within this many seconds (a deadline over the whole body): else 408.
+JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS = env_float("JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS", 30.0)
+# Load shedding: requests that send data (POST/PUT/PATCH/DELETE) under these path prefixes being handled at once
+# in one server process; one more is answered 503 + Retry-After at once (0: no cap).
+JOBTRACE_INGEST_CONCURRENCY = env_int("JOBTRACE_INGEST_CONCURRENCY", 8, minimum=0)
+JOBTRACE_INGEST_PATHS = env_list("JOBTRACE_INGEST_PATHS", ["/v1/", "/api/v1/"])

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from console.chunked import ChunkedFramingError, decode_chunked, read_to_end
+from console.chunked import ChunkedFramingError, decode_chunked
 from jobs.demo.server import serve_console
 from jobs.models import Execution
 from tests import factories
@@ -65,10 +65,6 @@ def test_a_chunked_body_past_the_limit_stops_at_limit_plus_one():
 def test_broken_chunked_framing_is_an_error(raw):
     with pytest.raises(ChunkedFramingError):
         decode_chunked(io.BytesIO(raw), 1000)
-
-
-def test_read_to_end_is_bounded():
-    assert read_to_end(io.BytesIO(b"x" * 100), 10) == b"x" * 11
 
 
 # --- a chunked body that reached Django undecoded ------------------------------------------------------------

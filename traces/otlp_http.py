@@ -6,8 +6,9 @@ signal's handler (traces/receiver.py for /v1/traces):
 - POST only (405 otherwise); `application/x-protobuf` or `application/json` (415 otherwise), answered in the
   request's content type; `Content-Encoding: gzip` or none (415 otherwise).
 - `Authorization: Bearer <token>` with the `ingest` scope: 401 for a missing or wrong token, 403 without the scope.
-- 413 past OTLP_MAX_BODY_BYTES, compressed or inflated (enforced while inflating, so a gzip bomb never expands into
-  memory); 400 for bad gzip; errors are google.rpc.Status bodies (`status_response`).
+- 413 past OTLP_MAX_BODY_BYTES (OTLP_MAX_JSON_BODY_BYTES for JSON), compressed or inflated (enforced while
+  inflating, so a gzip bomb never expands into memory); 400 for bad gzip; errors are google.rpc.Status bodies
+  (`status_response`).
 - 503 with Retry-After when the database is unavailable, whatever the handler was doing: never a 200 for data that
   was not stored.
 """
@@ -107,7 +108,8 @@ def _authenticated(request: HttpRequest, json_body: bool, gzipped: bool, handle:
     if not token.has_scope(Scope.INGEST):
         return status_response(403, _PERMISSION_DENIED, "This token lacks the 'ingest' scope.", json_body)
 
-    limit = settings.OTLP_MAX_BODY_BYTES
+    # OTLP/JSON decodes to 10-40x its size in Python objects: it has its own, lower limit.
+    limit = settings.OTLP_MAX_JSON_BODY_BYTES if json_body else settings.OTLP_MAX_BODY_BYTES
     try:
         body = _read_limited(request, limit)
         if gzipped:

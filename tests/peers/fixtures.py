@@ -57,3 +57,16 @@ def balanced_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[
         pytest.skip(problem)
     with django_db_blocker.unblock(), serve_balanced_console(instances=2) as balanced:
         yield balanced
+
+
+# What tests/test_serving.py checks against: a short read deadline and a small ingest cap, so that trickling
+# clients are cut and concurrent senders shed within a test's time.
+SERVING_ENV = {"JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS": "4", "JOBTRACE_INGEST_CONCURRENCY": "2"}
+
+
+@pytest.fixture(scope="session")
+def serving_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveConsole]:
+    """The console under gunicorn with `make serve`'s configuration (gevent workers), the read deadline at 4 s and
+    the ingest cap at 2 requests per worker (SERVING_ENV); one start per run."""
+    with django_db_blocker.unblock(), serve_gunicorn(SERVING_ENV) as live:
+        yield live

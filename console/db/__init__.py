@@ -1,0 +1,1 @@
+"""PostgreSQL with a client-side deadline (ENGINE "console.db"): see base.py."""
