@@ -21,6 +21,15 @@ SHARED_FIXTURES = Path(__file__).resolve().parent.parent / "shared" / "fixtures"
 pytest_plugins = ["tests.peers.fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Rate-limit counters live in the process (console/limits.py): every test starts with full buckets, so the
+    suite's many requests from 127.0.0.1 (and its 401 checks) never add up to a 429."""
+    from console.limits import buckets
+
+    buckets.clear()
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     """The real payloads in ../shared/fixtures (Jaeger, OTLP, Tempo, Zipkin, Alertmanager, Grafana)."""

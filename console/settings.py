@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -13,6 +14,7 @@ from console.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -59,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "jobs",
     "traces",
 ]
@@ -67,6 +70,7 @@ MIDDLEWARE = [
     "console.chunked.ChunkedBodyGuard",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "console.limits.RateLimitMiddleware",  # 429 before any database work
     "console.limits.IngestConcurrencyMiddleware",  # 503 when the receivers are full
     "console.middleware.DatabaseUnavailableMiddleware",
     "console.middleware.ContentSecurityPolicyMiddleware",
@@ -77,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # login lockout (django-axes), last as its documentation asks
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -133,6 +138,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling: django-axes counts failed logins in the database (shared by every worker and replica) and locks
+# out the (username, address) pair for a while; the right password is refused too until then.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("JOBTRACE_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("JOBTRACE_LOGIN_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "console.limits.client_address_of"
+AXES_LOCKOUT_CALLABLE = "console.limits.login_locked_out"
+AXES_ENABLED = env_bool("JOBTRACE_LOGIN_THROTTLING", True)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -191,7 +206,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Jobtrace's own knobs -----------------------------------------------------------------------------------
@@ -227,3 +242,11 @@ JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS = env_float("JOBTRACE_REQUEST_READ_TIMEOUT
 # in one server process; one more is answered 503 + Retry-After at once (0: no cap).
 JOBTRACE_INGEST_CONCURRENCY = env_int("JOBTRACE_INGEST_CONCURRENCY", 8, minimum=0)
 JOBTRACE_INGEST_PATHS = env_list("JOBTRACE_INGEST_PATHS", ["/v1/", "/api/v1/"])
+# Rate limits (429 + Retry-After) on these path prefixes, counted in each server process ("N/s", "N/m", "N/h", off).
+JOBTRACE_RATE_LIMIT_PATHS = env_list("JOBTRACE_RATE_LIMIT_PATHS", ["/v1/", "/api/"])
+JOBTRACE_RATE_LIMIT_PER_ADDRESS = env_rate("JOBTRACE_RATE_LIMIT_PER_ADDRESS", "6000/m")
+JOBTRACE_RATE_LIMIT_PER_TOKEN = env_rate("JOBTRACE_RATE_LIMIT_PER_TOKEN", "6000/m")
+# Requests answered 401 (no or a wrong token) from one address; past it the address is refused for a while.
+JOBTRACE_RATE_LIMIT_AUTH_FAILURES = env_rate("JOBTRACE_RATE_LIMIT_AUTH_FAILURES", "60/m")
+# Reverse proxies in front of the console (nginx: 1): the client's address is read from X-Forwarded-For.
+JOBTRACE_TRUSTED_PROXY_COUNT = env_int("JOBTRACE_TRUSTED_PROXY_COUNT", 0, minimum=0)
