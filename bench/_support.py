@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,38 +40,31 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, workers: int = 2) -> Iterator[str]:
-    """The production server on a loopback port; yields its base URL and stops it afterwards."""
+def gunicorn(
+    database_url: str, workers: int = 2, args: Sequence[str] = (), root: Path = ROOT, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """The production server (`make serve`'s console/gunicorn.conf.py, from `root`: another checkout can be
+    measured beside this one) on a loopback port; `args` override the config (e.g. `--worker-class sync`).
+    Yields its base URL and stops it afterwards."""
     port = free_port()
-    env = {
+    server_env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "false",
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
         "LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "console.wsgi",
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "120",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server_env.pop("GUNICORN_CMD_ARGS", None)
+    command = [sys.executable, "-m", "gunicorn", "console.wsgi", "--workers", str(workers)]
+    if (root / "console" / "gunicorn.conf.py").exists():
+        command += ["--config", str(root / "console" / "gunicorn.conf.py")]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120", *args]
+    proc = subprocess.Popen(command, cwd=root, env=server_env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -9,9 +9,10 @@ must not hold what the other requests need. So every body is read here, before a
   waiting body costs a greenlet, no database connection and no slot of the ingest concurrency cap
   (console/limits.py); under threaded or sync workers it would still hold a thread or the worker until the
   deadline, which is why `make serve` uses gevent.
-- bounded by the largest body any endpoint accepts (`console.chunked.body_limit`). A body declared larger is not
-  read at all: the endpoint answers 413 from its Content-Length. A chunked body past the limit is handed on cut at
-  limit + 1 bytes with that length declared, so the endpoint refuses it with its own 413.
+- bounded by the largest body the endpoint accepts (`console.chunked.body_limit`: OTLP's limits on /v1/, by
+  content type; Django's DATA_UPLOAD_MAX_MEMORY_SIZE elsewhere). A body declared larger is not read at all: the
+  endpoint answers 413 from its Content-Length. A chunked body past the limit is handed on cut at limit + 1 bytes
+  with that length declared, so the endpoint refuses it with its own 413.
 - `Transfer-Encoding: chunked` bodies (every Node.js OTLP exporter sends them) are read to their end when the
   server decodes the framing and says where the body ends (`wsgi.input_terminated`, which gunicorn sets), and
   handed on with their length (Django reads only up to CONTENT_LENGTH: see console/chunked.py).
@@ -133,7 +134,7 @@ class RequestBodyApplication:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = declared_length(environ)
         chunked = is_chunked(environ) and bool(environ.get("wsgi.input_terminated"))
-        limit = body_limit()
+        limit = body_limit(environ)
         if chunked or (length and length <= limit):
             timeout = settings.JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS
             try:

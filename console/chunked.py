@@ -34,9 +34,15 @@ class ChunkedFramingError(ValueError):
     """The chunked framing itself is broken (not a hex size, no CRLF, the connection closed mid-chunk)."""
 
 
-def body_limit() -> int:
-    """The largest request body any endpoint accepts: more is never read."""
-    return max(settings.OTLP_MAX_BODY_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+def body_limit(environ: dict[str, Any]) -> int:
+    """The largest request body the endpoint accepts: more is never read. OTLP (/v1/) has its limits by content
+    type (JSON's lower); everything else is Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    if (environ.get("PATH_INFO") or "").startswith("/v1/"):
+        content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if content_type == "application/json":
+            return settings.OTLP_MAX_JSON_BODY_BYTES
+        return settings.OTLP_MAX_BODY_BYTES
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or settings.OTLP_MAX_BODY_BYTES
 
 
 def is_chunked(environ: dict[str, Any]) -> bool:
@@ -98,7 +104,7 @@ class ChunkedRequestHandler(WSGIRequestHandler):
         stdin: BinaryIO = self.rfile
         if is_chunked(environ):
             try:
-                body, ended = decode_chunked(self.rfile, body_limit())
+                body, ended = decode_chunked(self.rfile, body_limit(environ))
             except ChunkedFramingError as exc:
                 self.close_connection = True
                 self.send_error(400, f"Bad chunked body: {exc}")

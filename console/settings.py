@@ -240,7 +240,7 @@ JOBTRACE_SEARCH_LIMIT = env_int("JOBTRACE_SEARCH_LIMIT", 200, minimum=1)
 JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS = env_float("JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS", 30.0)
 # Load shedding: requests that send data (POST/PUT/PATCH/DELETE) under these path prefixes being handled at once
 # in one server process; one more is answered 503 + Retry-After at once (0: no cap).
-JOBTRACE_INGEST_CONCURRENCY = env_int("JOBTRACE_INGEST_CONCURRENCY", 8, minimum=0)
+JOBTRACE_INGEST_CONCURRENCY = env_int("JOBTRACE_INGEST_CONCURRENCY", 4, minimum=0)
 JOBTRACE_INGEST_PATHS = env_list("JOBTRACE_INGEST_PATHS", ["/v1/", "/api/v1/"])
 # Rate limits (429 + Retry-After) on these path prefixes, counted in each server process ("N/s", "N/m", "N/h", off).
 JOBTRACE_RATE_LIMIT_PATHS = env_list("JOBTRACE_RATE_LIMIT_PATHS", ["/v1/", "/api/"])
