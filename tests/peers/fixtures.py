@@ -59,7 +59,7 @@ def balanced_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[
         yield balanced
 
 
-# What tests/test_serving.py checks against: a short read deadline and a small ingest cap, so that trickling
+# What console/tests/test_serving_*.py check against: a short read deadline and a small ingest cap, so that trickling
 # clients are cut and concurrent senders shed within a test's time.
 SERVING_ENV = {"JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS": "4", "JOBTRACE_INGEST_CONCURRENCY": "2"}
 
