@@ -86,6 +86,7 @@ def database_from_url(
     statement_timeout: float = 0,
     idle_in_transaction_timeout: int = 0,
     keepalive: int = 0,
+    pool_size: int = 0,
 ) -> dict[str, Any]:
     """Turn `postgres://user:pass@host:port/name?sslmode=...` or `sqlite:///path` into a DATABASES entry.
 
@@ -93,7 +94,11 @@ def database_from_url(
     the server; plus a client-side deadline one second longer on every wait for the server, which a frozen server
     cannot ignore: console/db/base.py); `idle_in_transaction_session_timeout` (a client stuck inside a
     transaction loses it and its locks); TCP keepalives and `tcp_user_timeout` (a peer that vanished from the
-    network). 0 leaves each one off. Parameters in the URL's query string win over all of these."""
+    network). 0 leaves each one off. Parameters in the URL's query string win over all of these.
+
+    `pool_size` > 0: each process keeps a pool of at most that many connections (psycopg_pool, Django's
+    OPTIONS["pool"]) instead of one persistent connection per thread or greenlet; waiting for a free one ends at
+    `connect_timeout` (then a 503)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in {"postgres", "postgresql", "pgsql"}:
@@ -117,6 +122,8 @@ def database_from_url(
                 tcp_user_timeout=keepalive * 1000,
             )
         options.update(dict(parse_qsl(parts.query)))
+        if pool_size:
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": connect_timeout, "max_idle": 60}
         return {
             "ENGINE": "console.db",
             "NAME": name,
@@ -124,7 +131,7 @@ def database_from_url(
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
+            "CONN_MAX_AGE": 0 if pool_size else 60,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
             "DEADLINE_SECONDS": statement_timeout + 1 if statement_timeout else None,

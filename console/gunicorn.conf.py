@@ -7,6 +7,11 @@ monkey-patches the standard library; psycopg imported earlier would wait for Pos
 
 import os
 
+# Django's database connections are per greenlet under gevent: without a pool each client connection that reaches
+# the database would hold a PostgreSQL connection of its own (256 senders, 256 connections). A pool per worker
+# instead (console/env.py database_from_url); waiting for a free connection ends in a 503.
+os.environ.setdefault("JOBTRACE_DB_POOL_SIZE", "8")
+
 wsgi_app = "console.wsgi:application"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: a connection is a greenlet, so clients that send slowly (or keep idle connections open) cost memory,

@@ -120,6 +120,9 @@ if _database_url:
             statement_timeout=env_float("JOBTRACE_DB_STATEMENT_TIMEOUT_SECONDS", 5.0),
             idle_in_transaction_timeout=env_int("JOBTRACE_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60, minimum=0),
             keepalive=env_int("JOBTRACE_DB_KEEPALIVE_SECONDS", 10, minimum=0),
+            # console/gunicorn.conf.py sets 8 for the server: under gevent a connection per greenlet would open one
+            # PostgreSQL connection per client connection.
+            pool_size=env_int("JOBTRACE_DB_POOL_SIZE", 0, minimum=0),
         )
     }
 else:

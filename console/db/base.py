@@ -50,15 +50,37 @@ class DeadlineConnection(psycopg.Connection):  # type: ignore[type-arg]
             raise DatabaseNotAnswering(f"the database did not answer within {deadline:g} s") from None
 
 
+class PooledDeadlineConnection(DeadlineConnection):
+    """A connection of the pool (OPTIONS["pool"]): idle in the pool its waits have the health check's deadline
+    (the pool checks it before handing it out, and configures new ones); in use, the full one."""
+
+    deadline = HEALTH_CHECK_SECONDS
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    @property
+    def pool(self) -> Any:
+        options = self.settings_dict["OPTIONS"].get("pool")
+        if isinstance(options, dict) and self.settings_dict.get("DEADLINE_SECONDS"):
+            options.setdefault("connection_class", PooledDeadlineConnection)
+        return super().pool
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         deadline = self.settings_dict.get("DEADLINE_SECONDS")
-        # psycopg.connect() has no parameter for the connection's class; the subclass adds only wait().
-        if deadline and type(connection) is psycopg.Connection:
-            connection.__class__ = DeadlineConnection
-            connection.deadline = float(deadline)
+        if deadline:
+            # psycopg.connect() has no parameter for the connection's class; the subclass adds only wait().
+            if type(connection) is psycopg.Connection:
+                connection.__class__ = DeadlineConnection
+            if isinstance(connection, DeadlineConnection):
+                connection.deadline = float(deadline)
         return connection
+
+    def _close(self) -> None:
+        connection = self.connection
+        if self.pool and isinstance(connection, PooledDeadlineConnection):
+            connection.deadline = HEALTH_CHECK_SECONDS  # back in the pool: its next use starts with the check
+        super()._close()
 
     def close_if_health_check_failed(self) -> None:
         connection = self.connection
