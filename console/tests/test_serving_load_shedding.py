@@ -12,6 +12,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connection
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -47,16 +48,20 @@ def batch(n: int) -> bytes:
     return request.SerializeToString()
 
 
+def send(client: http.client.HTTPConnection, body: bytes, token: str) -> tuple[int, str | None, bytes]:
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
+    client.request("POST", "/v1/traces", body=body, headers=headers)
+    response = client.getresponse()
+    return response.status, response.getheader("Retry-After"), response.read()
+
+
 def post(base: str, body: bytes, token: str) -> tuple[int, str | None, bytes]:
     address = urlsplit(base)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    client = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
     try:
-        headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"}
-        connection.request("POST", "/v1/traces", body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.getheader("Retry-After"), response.read()
+        return send(client, body, token)
     finally:
-        connection.close()
+        client.close()
 
 
 def test_concurrent_senders_past_the_cap_are_shed_with_503_and_retry_after_and_none_is_lost(serving_console):
@@ -91,3 +96,26 @@ def test_concurrent_senders_past_the_cap_are_shed_with_503_and_retry_after_and_n
         shed = [i for i in shed if post(serving_console.url, bodies[i], token)[0] != 200]
     assert not shed
     assert StoredSpan.objects.filter(namespace=ns).count() == SENDERS * SPANS
+
+
+def test_kept_alive_clients_share_a_bounded_pool_of_database_connections(serving_console):
+    """Under gevent Django's connections are per greenlet, one per client connection: the pool per worker
+    (JOBTRACE_DB_POOL_SIZE, 8 under make serve) bounds them whatever the number of clients."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL connections")
+    ns = factories.namespace("payments")
+    token = factories.token(ns, ["ingest"])
+    address = urlsplit(serving_console.url)
+    clients = [http.client.HTTPConnection(address.hostname, address.port, timeout=30) for _ in range(24)]
+    try:
+        for client in clients:  # one after another: no shedding, every request reaches the database
+            assert send(client, batch(30), token)[0] == 200
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [SERVING_ENV["PGAPPNAME"]]
+            )
+            held = cursor.fetchone()[0]
+    finally:
+        for client in clients:
+            client.close()
+    assert 1 <= held <= 2 * 8, held  # 2 workers x a pool of 8; without the pool, one per kept-alive client (24)

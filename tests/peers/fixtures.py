@@ -61,7 +61,11 @@ def balanced_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[
 
 # What console/tests/test_serving_*.py check against: a short read deadline and a small ingest cap, so that trickling
 # clients are cut and concurrent senders shed within a test's time.
-SERVING_ENV = {"JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS": "4", "JOBTRACE_INGEST_CONCURRENCY": "2"}
+SERVING_ENV = {
+    "JOBTRACE_REQUEST_READ_TIMEOUT_SECONDS": "4",
+    "JOBTRACE_INGEST_CONCURRENCY": "2",
+    "PGAPPNAME": "jobtrace-serving-console",  # its PostgreSQL connections, told apart in pg_stat_activity
+}
 
 
 @pytest.fixture(scope="session")
