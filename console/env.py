@@ -59,7 +59,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 # Writers wait for the file lock instead of failing at once; WAL lets readers read while one process writes.
-SQLITE_OPTIONS = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+# IMMEDIATE: a transaction takes the write lock when it begins, so a writer waits out `timeout` for another
+# process's writer instead of failing with "database is locked" when it upgrades a read lock mid-transaction.
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+}
 
 
 def env_rate(name: str, default: str) -> tuple[int, float] | None:
