@@ -50,8 +50,6 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 defaults["400"] = "A parameter or the body is invalid; the message names it."
             if "{" in path:
                 defaults["404"] = "No such object, or not in the caller's namespaces."
-            elif any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
-                defaults["404"] = "The cursor is not one this list handed out (DRF's cursor pagination)."
             for code, description in defaults.items():
                 if code in responses:
                     continue
