@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from jobs.models import Job
+from jobs.models import Execution, Job, Message
 from tests import factories
 from tests import factories_alerts as fa
 
@@ -75,3 +75,75 @@ def test_the_cursors_a_list_hands_out_still_work(api, ns, lists):
         cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
         edited = _cursor("p=0") + cursor[cursor.index(":") :]  # another position under the same signature
         assert api.get(path, {"cursor": edited}).status_code == 400, path
+
+
+BAD_TIMES = [
+    "9999999d",  # beyond any date (OverflowError: a 500 on the trace list)
+    "999999d",
+    "999999w",
+    "0001-01-01T00:00:00+01:00",  # before the year 1 in UTC
+    "2026-03-01T00:00:00Z\x00garbage",  # a NUL and garbage after a time
+    "2026-02-30",
+    "50%d",  # a % in the value, which the message quotes, must not be read as a format
+]
+
+
+@pytest.mark.parametrize("value", BAD_TIMES)
+def test_a_bad_time_is_a_400_naming_the_filter_and_worded_alike_on_every_list(reader, value):
+    answers = {
+        path: reader.get(path, {name: value})
+        for path in ["/api/v1/traces", "/api/v1/executions", "/api/v1/alerts"]
+        for name in ["since", "until"]
+    }
+    messages = set()
+    for path, response in answers.items():
+        assert response.status_code == 400, (path, value, response.content[:300])
+        body = response.json()
+        errors = body.get("errors", body)  # the trace search wraps DRF's filter errors in `errors`, with `detail`
+        (name,) = errors
+        assert name in ("since", "until")
+        messages.add(errors[name][0])
+    assert len(messages) == 1, messages  # one reading of times, one message
+
+
+def test_times_far_ahead_or_behind_are_answered_not_refused(reader):
+    for value in ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "0001-01-01", "99999999999", "999999s"]:
+        for path in ["/api/v1/traces", "/api/v1/executions", "/api/v1/alerts"]:
+            assert reader.get(path, {"since": value}).status_code == 200, (path, value)
+            assert reader.get(path, {"until": value}).status_code == 200, (path, value)
+
+
+GARBAGE_TIME = "2026-03-01T00:00:00Z\u0000garbage"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/executions", {"job": "etl", "execution_id": "1", "started_at": GARBAGE_TIME}, "started_at"),
+        (
+            "/api/v1/shards",
+            [{"job": "etl", "execution_id": "1", "shard_id": "a", "finished_at": GARBAGE_TIME}],
+            "finished_at",
+        ),
+        ("/api/v1/messages", [{"message_id": "m", "published_at": GARBAGE_TIME}], "published_at"),
+        ("/api/v1/messages", [{"message_id": "m", "consumed_at": "2026-03-01T00:00:00+00:00 trailing"}], "consumed_at"),
+    ],
+)
+def test_a_timestamp_with_anything_after_it_is_refused_naming_the_field(api, path, body, field):
+    response = api.post(path, body, format="json")
+    assert response.status_code == 400, response.content[:300]
+    (error,) = response.json()["errors"]
+    assert error["field"] == field
+    assert "RFC 3339" in error["message"]
+    assert not Execution.objects.exists()
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("endpoint", ["alertmanager", "grafana"])
+@pytest.mark.parametrize("name", ["startsAt", "endsAt"])
+def test_an_alert_time_with_anything_after_it_is_refused_naming_the_field(api, endpoint, name):
+    alert = fa.alert({"job": "etl"}, datetime(2026, 3, 1, tzinfo=UTC))
+    alert[name] = GARBAGE_TIME
+    response = api.post(f"/api/v1/alerts/{endpoint}", fa.notification(alert), format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert f"alerts[0].{name}" in response.json()["errors"]

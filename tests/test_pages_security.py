@@ -179,3 +179,12 @@ def test_healthz_answers_without_login(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("value", ["9999999d", "0001-01-01T00:00:00+01:00", "2026-03-01T00:00:00Z\x00garbage"])
+def test_an_out_of_range_or_garbled_time_on_the_trace_search_page_is_a_400_that_says_so(client, owner, value):
+    client.force_login(owner)
+    response = client.get("/traces/", {"since": value})
+    assert response.status_code == 400
+    message = response.content.decode()
+    assert "not a time" in message or "out of range" in message or "Null characters are not allowed" in message
