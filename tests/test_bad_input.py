@@ -8,10 +8,13 @@ every JSON endpoint: jobs/api/parsers.py and jobs/api/errors.py), and ids holdin
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from django.conf import settings as django_settings
 
 from jobs.models import Execution, Job, Message
 from tests import factories
@@ -111,6 +114,50 @@ def test_times_far_ahead_or_behind_are_answered_not_refused(reader):
         for path in ["/api/v1/traces", "/api/v1/executions", "/api/v1/alerts"]:
             assert reader.get(path, {"since": value}).status_code == 200, (path, value)
             assert reader.get(path, {"until": value}).status_code == 200, (path, value)
+
+
+def _over(limit: int) -> bytes:
+    """A JSON body of one item just over `limit` bytes."""
+    return json.dumps([{"message_id": "m-1", "event_type": "x" * limit}]).encode()
+
+
+JSON_ENDPOINTS = [
+    ("post", "/api/v1/executions"),
+    ("post", "/api/v1/shards"),
+    ("post", "/api/v1/messages"),
+    ("post", "/api/v1/alerts/alertmanager"),
+    ("post", "/api/v1/alerts/grafana"),
+    ("put", "/api/v1/jobs/payments/etl/sampling"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ENDPOINTS)
+def test_a_body_over_the_limit_is_a_413_in_the_records_error_shape_on_any_json_endpoint(
+    api, ns, settings, method, path
+):
+    factories.job(ns, "etl")
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4000
+    response = getattr(api, method)(path, _over(4000), content_type="application/json")
+    assert response.status_code == 413, response.content[:300]
+    body = response.json()
+    assert body["errors"][0]["index"] is None
+    assert body["errors"][0]["field"] is None
+    assert "DATA_UPLOAD_MAX_MEMORY_SIZE" in body["errors"][0]["message"] == body["detail"]
+    assert not Message.objects.exists()
+    assert not Execution.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_over_the_default_limit_is_a_413_through_gunicorn(live_console):
+    ns = factories.namespace("big-bodies")
+    token = factories.token(ns, ["ingest"])
+    body = _over(django_settings.DATA_UPLOAD_MAX_MEMORY_SIZE)  # JOBTRACE_MAX_REQUEST_BYTES, as the server has it
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for path in ["/api/v1/messages", "/api/v1/alerts/alertmanager", "/api/v1/executions"]:
+        response = requests.post(f"{live_console.url}{path}", data=body, headers=headers, timeout=30)
+        assert response.status_code == 413, (path, response.status_code, response.text[:200])
+        assert response.json()["errors"][0]["message"].startswith("The body is larger than"), path
+    assert not Message.objects.filter(namespace=ns).exists()
 
 
 GARBAGE_TIME = "2026-03-01T00:00:00Z\u0000garbage"
