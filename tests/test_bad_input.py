@@ -194,3 +194,56 @@ def test_an_alert_time_with_anything_after_it_is_refused_naming_the_field(api, e
     response = api.post(f"/api/v1/alerts/{endpoint}", fa.notification(alert), format="json")
     assert response.status_code == 400, response.content[:300]
     assert f"alerts[0].{name}" in response.json()["errors"]
+
+
+# Ids holding `/`, `%` and dots: escaped once more in URLs (console/converters.py), so each stays one path segment.
+ODD_IDS = [("etl/daily", "run/1", "part/7"), ("50%/x", "..", "."), ("a%2Fb", "%25", "x/../y")]
+
+
+def _store_odd(api, job: str, run: str, shard: str) -> dict:
+    trace_id = factories.trace_id()
+    execution = {"job": job, "execution_id": run, "status": "failed", "trace_id": trace_id}
+    posted = api.post("/api/v1/executions", execution, format="json")
+    assert posted.status_code == 200, posted.content
+    shards = api.post("/api/v1/shards", [{"job": job, "execution_id": run, "shard_id": shard}], format="json")
+    assert shards.status_code == 200, shards.content
+    return {"execution": posted.json()["results"][0]["url"], "shard": shards.json()["results"][0]["url"]}
+
+
+@pytest.mark.parametrize(("job", "run", "shard"), ODD_IDS)
+def test_ids_holding_a_slash_are_reachable_on_every_api_detail_and_nowhere_else(api, outsider_api, job, run, shard):
+    from django.urls import reverse
+
+    _store_odd(api, job, run, shard)
+    ids = {"namespace": "payments", "job": job}
+    details = [
+        reverse("api-job", kwargs=ids),
+        reverse("api-job-sampling", kwargs=ids),
+        reverse("api-execution", kwargs={**ids, "execution_id": run}),
+        reverse("api-execution-shards", kwargs={**ids, "execution_id": run}),
+    ]
+    for path in details:
+        assert "%2F" not in path.replace("%252F", ""), path  # never a bare encoded slash: servers decode it
+        response = api.get(path)
+        assert response.status_code == 200, (path, response.content[:200])
+        assert outsider_api.get(path).status_code == 404, path
+    assert api.get(details[2]).json()["execution_id"] == run
+    assert [s["shard_id"] for s in api.get(details[3]).json()["results"]] == [shard]
+    listed = api.get("/api/v1/executions", {"job": job}).json()["results"]
+    assert [(e["job"], e["execution_id"]) for e in listed] == [(job, run)]
+    assert api.get(listed[0]["url"]).status_code in (302, 200)  # a page: the API client is not signed in
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_id_holding_a_slash_is_reachable_through_gunicorn(live_console):
+    ns = factories.namespace("slashes")
+    token = factories.token(ns, ["ingest", "read"])
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"job": "etl/daily", "execution_id": "run/1"}
+    posted = requests.post(f"{live_console.url}/api/v1/executions", json=body, headers=headers, timeout=10)
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["results"][0]["url"] == "/jobs/slashes/etl%252Fdaily/runs/run%252F1/"
+    detail = f"{live_console.url}/api/v1/jobs/slashes/etl%252Fdaily/executions/run%252F1"
+    response = requests.get(detail, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text[:200]
+    assert (response.json()["job"], response.json()["execution_id"]) == ("etl/daily", "run/1")
