@@ -1,15 +1,19 @@
 """Console URLs, built exactly as DESIGN.md's URL contract says so alert templates can build them too.
 
-Every page, API response and lookup result builds its links here; nothing else formats a console path.
+Every page, API response and lookup result builds its links here; nothing else formats a console path. An id holding
+`/` or `%` is escaped once more before it is URL-encoded (console/converters.py), so it stays one path segment.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
+from console.converters import escape_id
+
 
 def _seg(value: object) -> str:
-    return quote(str(value), safe="")
+    """A path segment for an id (console/converters.py): `etl/daily` is `etl%252Fdaily`, reachable, not split."""
+    return quote(escape_id(str(value)), safe="")
 
 
 def job_url(namespace: str, job: str) -> str:
@@ -26,11 +30,12 @@ def shard_url(namespace: str, job: str, execution_id: str, shard_id: str) -> str
 
 def trace_url(trace_id: str, span_id: str | None = None) -> str:
     url = f"/traces/{_seg(trace_id)}/"
-    return f"{url}?span={_seg(span_id)}" if span_id else url
+    return f"{url}?span={quote(span_id, safe='')}" if span_id else url
 
 
 def correlation_url(correlation_id: str) -> str:
-    return f"/correlations/{_seg(correlation_id)}/"
+    # The correlation routes take the rest of the path (`<path:...>`): a slash in the id travels as itself.
+    return f"/correlations/{quote(str(correlation_id), safe='')}/"
 
 
 def alert_url(alert_pk: int) -> str:

@@ -8,53 +8,35 @@ widens what a caller may see. Times accept RFC 3339 (`2024-05-01T12:00:00Z`) or 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from console.times import parse_moment
 from jobs.choices import JobKind, RunStatus, Trigger
 from jobs.models import Execution, Job, Shard
 
-_LOOKBACK = re.compile(r"^(\d{1,6})([smhdw])$")
-_LOOKBACK_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 class MomentField(forms.CharField):
-    """An RFC 3339 time (a naive one is read as UTC) or a look-back like `24h`, cleaned to an aware datetime."""
+    """A time (console.times.parse_moment: RFC 3339, naive read as UTC, a date, a Unix time, or a look-back like
+    `24h`), cleaned to an aware datetime in UTC."""
 
     def to_python(self, value: Any) -> datetime | None:  # type: ignore[override]
         text = super().to_python(value).strip()
         if not text:
             return None
-        lookback = _LOOKBACK.match(text)
-        if lookback:
-            amount, unit = lookback.groups()
-            return timezone.now() - timedelta(**{_LOOKBACK_UNITS[unit]: int(amount)})
         try:
-            moment = parse_datetime(text.replace(" ", "T", 1) if "T" not in text else text)
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise forms.ValidationError(
-                "%(value)r is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor a look-back (15m, 24h, 7d).",
-                params={"value": text[:80]},
-            )
-        if timezone.is_naive(moment):
-            return moment.replace(tzinfo=UTC)
-        try:
-            # Stored and compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
-            return moment.astimezone(UTC)
-        except OverflowError:
-            raise forms.ValidationError("%(value)r is out of range.", params={"value": text[:80]}) from None
+            return parse_moment(text)  # the one reading of query-string times, shared with the trace search
+        except ValueError as exc:
+            raise forms.ValidationError("%(reason)s", params={"reason": str(exc)}) from None  # the value may hold %
 
 
 @extend_schema_field(OpenApiTypes.STR)

@@ -3,7 +3,7 @@
 Real OpenTelemetry exporters, Python's and Node's, send through the balancer: several at once, with the same
 trace ids from every sender and whole batches sent twice at once (a retry racing its original, on the other
 instance). Every span is stored exactly once, every trace summary is exact, and both instances did the work.
-(With the writer's per-trace lock, traces.linking.lock, taken out, the concurrent test failed 4 runs of 5: the
+(With the writer's per-trace lock, traces.locks.lock, taken out, the concurrent test failed 4 runs of 5: the
 summaries kept one writer's spans.)
 """
 

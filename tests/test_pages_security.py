@@ -179,3 +179,45 @@ def test_healthz_answers_without_login(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.fixture
+def slashed(ns):
+    """Ids holding `/` (and `%`, `..`), as schedulers name folders and runs: stored as sent, every page reachable."""
+    tid = factories.trace_id()
+    job = factories.job(ns, "etl/daily")
+    run = factories.execution(job, "run/1", status=RunStatus.FAILED, trace_id=tid)
+    shard = factories.shard(run, "../part%7", status=RunStatus.FAILED, trace_id=tid)
+    root = ft.span(ns, tid, name="root", service="etl")
+    ft.summarise(ns, tid, job=job, execution=run, shard=shard)
+    return job, run, shard, root
+
+
+def test_ids_holding_a_slash_are_reachable_on_every_page_and_their_links_lead_there(client, owner, ns, slashed):
+    job, run, shard, _ = slashed
+    pages = [links.job_url(ns.name, job.name), links.execution_url_of(run), links.shard_url_of(shard)]
+    assert pages[1] == "/jobs/payments/etl%252Fdaily/runs/run%252F1/"
+    client.force_login(owner)
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert job.name in response.content.decode(), url
+    assert f'href="{pages[0]}"' in client.get("/").content.decode()  # the overview links to the job
+    assert client.get("/search", {"q": "run/1"})["Location"] == pages[1]  # lookup goes there
+    assert client.get("/search", {"q": "../part%7"})["Location"] == pages[2]
+
+
+def test_an_outsider_gets_404_on_the_pages_of_ids_holding_a_slash(client, outsider, ns, slashed):
+    job, run, shard, _ = slashed
+    client.force_login(outsider)
+    for url in [links.job_url(ns.name, job.name), links.execution_url_of(run), links.shard_url_of(shard)]:
+        assert client.get(url).status_code == 404, url
+
+
+@pytest.mark.parametrize("value", ["9999999d", "0001-01-01T00:00:00+01:00", "2026-03-01T00:00:00Z\x00garbage"])
+def test_an_out_of_range_or_garbled_time_on_the_trace_search_page_is_a_400_that_says_so(client, owner, value):
+    client.force_login(owner)
+    response = client.get("/traces/", {"since": value})
+    assert response.status_code == 400
+    message = response.content.decode()
+    assert "not a time" in message or "out of range" in message or "Null characters are not allowed" in message

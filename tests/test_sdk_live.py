@@ -117,6 +117,15 @@ def test_sampling_decisions_are_recorded_and_only_sampled_runs_export_spans(jt, 
     assert api.get("/api/v1/jobs/payments/reindex/sampling").json()["rate"] == 0.3
 
 
+def test_a_job_named_with_a_slash_gets_its_own_sampling_policy(jt, ns):
+    factories.job(ns, "etl/daily", sample_rate=0.0)  # a folder/job name, as Jenkins-style schedulers have
+    with jt.execution("etl/daily", execution_id="nightly") as run:
+        pass
+    assert jt.shutdown(timeout=20)
+    assert run.sampled is False  # the policy was found: not the default rate of a job the console does not know
+    assert Execution.objects.get(job__name="etl/daily", execution_id="nightly").sampled is False
+
+
 def test_an_envelope_carries_the_workflow_through_the_messages_api_and_the_execution(jt, api):
     storefront = jt.service("storefront")
     with storefront.span("POST /orders", kind=SpanKind.SERVER):

@@ -7,61 +7,25 @@ Values are plain strings, so a GET form binds it as is.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import django_filters
-from django import forms
 from django.core.validators import RegexValidator
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from console.lookup import normalise_trace_id
+from jobs.filtersets import MomentFilter
 from traces.models import Span, Trace, TraceService
 
-_RELATIVE = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_when(value: str) -> datetime:
-    """RFC 3339 / ISO 8601 date-time or date, a Unix time in seconds, or a relative age like `24h` (ago)."""
-    text = value.strip()
-    match = _RELATIVE.match(text.lower())
-    if match:
-        return timezone.now() - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
-        return datetime.fromtimestamp(float(text), tz=UTC)
-    try:
-        parsed = parse_datetime(text.replace(" ", "T") if "T" not in text and ":" in text else text)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        day = parse_date(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
-        if day is None:
-            raise forms.ValidationError(
-                "%(value)r is not a time: use RFC 3339, a date, or an age like 24h", params={"value": value[:80]}
-            )
-        parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+_BIGINT = 2**63
 
 
 def to_ns(when: datetime) -> int:
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
-
-
-class WhenField(forms.CharField):
-    def clean(self, value: str | None) -> datetime | None:  # type: ignore[override]
-        value = super().clean(value)
-        return parse_when(value) if value else None
-
-
-class WhenFilter(django_filters.Filter):
-    field_class = WhenField
+    """Nanoseconds since the epoch, held to the range of the bigint columns it is compared with."""
+    ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    return max(-_BIGINT, min(ns, _BIGINT - 1))
 
 
 class TraceFilterSet(django_filters.FilterSet):
@@ -83,8 +47,9 @@ class TraceFilterSet(django_filters.FilterSet):
     )
     min_duration_ms = django_filters.NumberFilter(method="filter_min_duration", min_value=0, label="Min duration (ms)")
     max_duration_ms = django_filters.NumberFilter(method="filter_max_duration", min_value=0, label="Max duration (ms)")
-    since = WhenFilter(method="filter_since", label="Since", help_text="RFC 3339, a date, or an age like `24h`.")
-    until = WhenFilter(method="filter_until", label="Until", help_text="RFC 3339, a date, or an age like `1h`.")
+    # The executions list's time filter: one reading of times (console/times.py), one message for a bad one.
+    since = MomentFilter(method="filter_since", label="Since", help_text="RFC 3339, a date, or an age like `24h`.")
+    until = MomentFilter(method="filter_until", label="Until", help_text="RFC 3339, a date, or an age like `1h`.")
     attr = django_filters.CharFilter(
         method="filter_attr",
         label="Attribute",

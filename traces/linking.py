@@ -19,7 +19,6 @@ of arrivals never matters. Results are stored, so pages and searches never recom
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from django.db import connection
 from django.db.models import Q
 
 from jobs.models import Execution, Namespace, Shard
+from traces import locks
 from traces.models import Span, SpanLink, Trace
 
 if TYPE_CHECKING:
@@ -37,35 +37,6 @@ if TYPE_CHECKING:
 MAX_LINK_ROUNDS = 3  # traces linked through links of links: bounded, so a link cycle cannot loop
 
 Owner = tuple[int | None, int | None]  # (execution pk, shard pk)
-
-
-def lock(namespace_id: int, trace_ids: Iterable[str], execution_ids: Iterable[str], shard_ids: Iterable[str]) -> None:
-    """PostgreSQL: serialise, until commit, the transactions that touch the same traces or name the same
-    execution/shard ids (transaction-level advisory locks, all taken at once in one order).
-
-    Without it, two exporters sending spans of one trace at the same moment each recompute the summary from a
-    snapshot missing the other's spans; and an execution committed while spans naming it are being stored would
-    be missed by both sides' linking.
-    """
-    if connection.vendor != "postgresql":
-        return  # SQLite serialises every write transaction anyway
-    keys = {_key("t", namespace_id, t) for t in trace_ids}
-    keys.update(_key("e", namespace_id, e) for e in execution_ids)
-    keys.update(_key("s", namespace_id, s) for s in shard_ids)
-    if not keys:
-        return
-    with connection.cursor() as cursor:
-        # The keys as one comma-separated text: psycopg's client-side array literal costs ~1 µs per element in Python.
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM"
-            " (SELECT unnest(string_to_array(%s, ','))::bigint AS k ORDER BY 1) AS keys",
-            [",".join(map(str, sorted(keys)))],
-        )
-
-
-def _key(kind: str, namespace_id: int, value: str) -> int:
-    digest = hashlib.blake2b(f"jobtrace:{kind}:{namespace_id}:{value}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def link_stored_spans(stored: StoredSpans) -> None:
@@ -108,7 +79,7 @@ def on_records_changed(executions: Sequence[Execution], shards: Sequence[Shard])
     for ns in sorted(set(exec_ids) | set(shard_ids)):
         # Before reading spans: a span writer naming these ids (or carrying these trace ids) either committed
         # already, or waits for this transaction and then sees these records.
-        lock(ns, trace_ids[ns], exec_ids[ns], shard_ids[ns])
+        locks.lock(ns, trace_ids[ns], exec_ids[ns], shard_ids[ns])
         found = _traces_to_relink(ns, trace_ids[ns], exec_ids[ns], shard_ids[ns], exec_pks[ns], shard_pks[ns])
         if found:
             link_traces(ns, sorted(found))

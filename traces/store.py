@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs.models import Namespace
-from traces import linking, summaries
+from traces import locks, summaries
 from traces.ingest.spans import ParsedSpan, dedupe
 from traces.models import Span, SpanLink
 from traces.poststore import StoredSpans, span_steps
@@ -157,7 +157,7 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
     result.traces = trace_ids
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            linking.lock(
+            locks.lock(
                 namespace_id,
                 trace_ids,
                 {s.job_execution_id for s in unique if s.job_execution_id},

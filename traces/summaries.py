@@ -121,7 +121,7 @@ WHERE (SELECT 1 FROM traces_span s WHERE s.namespace_id = %(ns)s AND s.trace_id 
 
 def new_traces(namespace_id: int, trace_ids: Sequence[str]) -> set[str]:
     """PostgreSQL: which of these traces have no stored span yet. Ask under the writer's lock on the traces
-    (traces.linking.lock) and before writing, so the answer holds until commit."""
+    (traces.locks.lock) and before writing, so the answer holds until commit."""
     with connection.cursor() as cursor:
         # Trace ids are 32 hex digits (the parsers guarantee it): one comma-separated text, not an array literal.
         cursor.execute(_PG_NEW_TRACES, {"ns": namespace_id, "ids": ",".join(trace_ids)})

@@ -33,7 +33,8 @@ _JSON_PROBLEM = {"application/json": {"schema": {"$ref": "#/components/schemas/A
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Document the errors every endpoint can answer, so clients (and schemathesis) know them:
     401/403 (token or scope), 503 + Retry-After (database unavailable), 400 where a request carries parameters or
-    a body, 404 where the path names an object (an unmatched path gets Django's plain 404 page)."""
+    a body (a forged list cursor included), 413 where it carries a body, 404 where the path names an object (an
+    unmatched path gets Django's plain 404 page)."""
     result.setdefault("components", {}).setdefault("schemas", {}).setdefault("ApiError", _PROBLEM)
     retry_after = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
     for path, operations in result.get("paths", {}).items():
@@ -48,10 +49,10 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             }
             if operation.get("parameters") or operation.get("requestBody"):
                 defaults["400"] = "A parameter or the body is invalid; the message names it."
+            if operation.get("requestBody"):
+                defaults["413"] = "The body is over DATA_UPLOAD_MAX_MEMORY_SIZE; nothing was stored. Split it."
             if "{" in path:
                 defaults["404"] = "No such object, or not in the caller's namespaces."
-            elif any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
-                defaults["404"] = "The cursor is not one this list handed out (DRF's cursor pagination)."
             for code, description in defaults.items():
                 if code in responses:
                     continue

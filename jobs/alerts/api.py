@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import django_filters
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
@@ -30,6 +28,7 @@ from jobs.alerts.queries import with_links
 from jobs.alerts.store import StoredAlert, StoreResult, store_notification
 from jobs.auth import Access, IngestScope, ReadScope
 from jobs.choices import RunStatus
+from jobs.filtersets import MomentFilter
 
 # --- Output ------------------------------------------------------------------------------------------------
 
@@ -317,31 +316,15 @@ class GrafanaWebhook(_WebhookView):
 # --- Read ----------------------------------------------------------------------------------------------------
 
 
-class UtcIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 time in UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 allows."""
-
-    def to_python(self, value: Any) -> datetime | None:
-        parsed = super().to_python(value)
-        if parsed is None:
-            return None
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise ValidationError("This time is out of range.", code="invalid") from None
-
-
-class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcIsoDateTimeField
-
-
 class AlertFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
     source = django_filters.ChoiceFilter(choices=AlertSource.choices)
     job = django_filters.CharFilter(
         method="filter_job", help_text="Alerts linked to an execution of this job, or whose `job` label names it."
     )
-    since = UtcIsoDateTimeFilter(field_name="starts_at", lookup_expr="gte", help_text="Started at or after.")
-    until = UtcIsoDateTimeFilter(field_name="starts_at", lookup_expr="lt", help_text="Started before.")
+    # Times as on every list (console/times.py): RFC 3339, a date, a Unix time or an age like `24h`.
+    since = MomentFilter(field_name="starts_at", lookup_expr="gte", help_text="Started at or after.")
+    until = MomentFilter(field_name="starts_at", lookup_expr="lt", help_text="Started before.")
     fingerprint = django_filters.CharFilter()
 
     class Meta:

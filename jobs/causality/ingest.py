@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from console.times import EXAMPLE, parse_rfc3339
 from jobs.causality.choices import MessageOperation
 from jobs.ingest import SURROGATE_MESSAGE, has_unpaired_surrogate
 
@@ -77,20 +78,8 @@ class MessageBatchError(ValueError):
 def parse_datetime_rfc3339(value: Any) -> datetime:
     """An RFC 3339 timestamp with an offset (`Z` or `+02:00`); a naive time is refused, not guessed."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be an RFC 3339 timestamp string, e.g. 2024-05-01T12:00:00Z")
-    text = value.strip()
-    if "T" not in text and "t" not in text and " " not in text:
-        raise ValueError(f"{value!r} is not an RFC 3339 timestamp (date and time are required)")
-    try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError(f"{value!r} has no UTC offset (add Z or +HH:MM)")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{value[:80]!r} is out of range: in UTC it falls outside the years 1 to 9999") from None
+        raise ValueError(f"must be an RFC 3339 timestamp string, e.g. {EXAMPLE}")
+    return parse_rfc3339(value.strip())
 
 
 def _text(item: dict[str, Any], name: str) -> str:

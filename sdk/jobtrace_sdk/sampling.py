@@ -41,6 +41,13 @@ def decide(trigger: str, policy: SamplingPolicy, rng: random.Random | None = Non
     return (rng or random).random() < policy.rate
 
 
+def path_segment(value: str) -> str:
+    """An id as the console's URLs hold it (the console's console/converters.py): `%` and `/` escaped as %25 and %2F,
+    then URL-encoded, so `etl/daily` stays one segment (`etl%252Fdaily`) through servers that decode the path once."""
+    text = value.replace("%", "%25").replace("/", "%2F")
+    return quote(text.replace(".", "%2E") if text in (".", "..") else text, safe="")
+
+
 class PolicyCache:
     """GET /api/v1/jobs/<ns>/<job>/sampling, kept for `config.policy_ttl` seconds per job."""
 
@@ -71,7 +78,7 @@ class PolicyCache:
         fallback = SamplingPolicy(previous.rate, "stale") if previous else SamplingPolicy()
         if not self.config.enabled or not namespace:
             return fallback
-        url = f"{self.config.base_url}/api/v1/jobs/{quote(namespace, safe='')}/{quote(job, safe='')}/sampling"
+        url = f"{self.config.base_url}/api/v1/jobs/{path_segment(namespace)}/{path_segment(job)}/sampling"
         self.fetches += 1
         try:
             response = self._session.get(url, headers=self.config.auth_headers(), timeout=self.config.policy_timeout)

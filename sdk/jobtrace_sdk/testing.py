@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,7 +73,7 @@ class CaptureConsole:
 
             def do_GET(self) -> None:
                 self._capture()
-                parts = [unquote(p) for p in self.path.split("?")[0].strip("/").split("/")]
+                parts = [_unescape(unquote(p)) for p in self.path.split("?")[0].strip("/").split("/")]
                 if len(parts) == 6 and parts[:3] == ["api", "v1", "jobs"] and parts[5] == "sampling":
                     rate = console.policies.get((parts[3], parts[4]), console.default_rate)
                     if rate is None:
@@ -168,6 +169,11 @@ class CaptureConsole:
                             }
                         )
         return out
+
+
+def _unescape(segment: str) -> str:
+    """The console's path segments hold `%`, `/` and a lone `.`/`..` as %25, %2F, %2E (jobtrace_sdk.sampling)."""
+    return re.sub(r"%(2[fF]|25|2[eE])", lambda m: {"2f": "/", "25": "%", "2e": "."}[m[1].lower()], segment)
 
 
 def _any_value(value: Any) -> Any:

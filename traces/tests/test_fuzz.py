@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from console.times import parse_moment, parse_rfc3339
 from tests import factories
 from traces.ingest import ParseError, parse_document, parse_file, parse_otlp
 from traces.models import Span, Trace
@@ -218,3 +220,39 @@ def test_hostile_values_in_every_field_are_stored_or_refused_never_a_500(body):
         assert stored == len(sent) - int(rejected)
         for trace in Trace.objects.filter(namespace=ns):
             assert trace.span_count == Span.objects.filter(namespace=ns, trace_id=trace.trace_id).count()
+
+
+# --- times sent by clients (console/times.py): a time or a ValueError, never a crash, never text left over ----------
+
+_TIME_TEXT = st.text(alphabet=st.sampled_from("0123456789-:T tZz+.,smhdw\x00\u0660x"), max_size=32) | st.text(
+    max_size=32
+)
+
+
+@FAST
+@given(_TIME_TEXT)
+def test_any_text_is_read_as_a_time_in_utc_or_refused_with_a_value_error(text):
+    for parse in (parse_rfc3339, parse_moment):
+        try:
+            moment = parse(text)
+        except ValueError as exc:
+            refusal = str(exc)
+            assert refusal  # says why
+            continue
+        assert moment.utcoffset() == timedelta(0)
+        assert "\x00" not in text
+
+
+@FAST
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    st.sampled_from(["", "+02:00", "-11:30"]),
+    st.text(min_size=1, max_size=12),
+)
+def test_a_timestamp_followed_by_anything_is_refused_not_cut(when, offset, suffix):
+    text = when.replace(tzinfo=None).isoformat(timespec="microseconds") + (offset or "Z")
+    assert parse_rfc3339(text) is not None
+    with pytest.raises(ValueError, match="RFC 3339"):
+        parse_rfc3339(text + suffix)
+    with pytest.raises(ValueError, match="not a time"):
+        parse_moment(f"{text}\x00{suffix}")
