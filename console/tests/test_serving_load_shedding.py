@@ -65,6 +65,10 @@ def post(base: str, body: bytes, token: str) -> tuple[int, str | None, bytes]:
 
 
 def test_concurrent_senders_past_the_cap_are_shed_with_503_and_retry_after_and_none_is_lost(serving_console):
+    if connection.vendor != "postgresql":
+        # sqlite3's calls never yield to gevent: a worker's requests store one after another, so the cap is
+        # never reached and there is nothing to shed (a timing-dependent pass at best).
+        pytest.skip("concurrent requests in one gevent worker need a database driver that yields (PostgreSQL)")
     ns = factories.namespace("payments")
     token = factories.token(ns, ["ingest"])
     bodies = [batch(SPANS) for _ in range(SENDERS)]
