@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobtrace_sdk.client import ExecutionRun, Jobtrace, Service, ShardRun, current_execution
+from jobtrace_sdk.client import Jobtrace, Service
 from jobtrace_sdk.clock import SimClock, WallClock
 from jobtrace_sdk.config import Config
 from jobtrace_sdk.http_runner import HttpTaskResult, HttpTaskRunner
@@ -15,6 +15,7 @@ from jobtrace_sdk.propagation import (
     producer_context,
     producer_link,
 )
+from jobtrace_sdk.runs import ExecutionRun, ShardRun, current_execution
 from jobtrace_sdk.sampling import SamplingPolicy, decide
 
 __all__ = [

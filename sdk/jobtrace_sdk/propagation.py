@@ -127,7 +127,7 @@ def new_envelope(
     mid = message_id or new_id()
     if cause is None:
         # Inside an execution that a message triggered, that message is the cause.
-        from jobtrace_sdk.client import current_execution
+        from jobtrace_sdk.runs import current_execution
 
         running = current_execution()
         if running is not None and running.envelope is not None:
