@@ -5,10 +5,13 @@ from __future__ import annotations
 from jobtrace_sdk.client import Jobtrace, Service
 from jobtrace_sdk.clock import SimClock, WallClock
 from jobtrace_sdk.config import Config
+from jobtrace_sdk.declare import JobDeclaration
 from jobtrace_sdk.http_runner import HttpTaskResult, HttpTaskRunner
 from jobtrace_sdk.propagation import (
     Envelope,
     extract_context,
+    extract_env,
+    inject_env,
     inject_headers,
     job_baggage,
     new_envelope,
@@ -24,6 +27,7 @@ __all__ = [
     "ExecutionRun",
     "HttpTaskResult",
     "HttpTaskRunner",
+    "JobDeclaration",
     "Jobtrace",
     "SamplingPolicy",
     "Service",
@@ -33,6 +37,8 @@ __all__ = [
     "current_execution",
     "decide",
     "extract_context",
+    "extract_env",
+    "inject_env",
     "inject_headers",
     "job_baggage",
     "new_envelope",

@@ -18,6 +18,7 @@ import inspect
 import logging
 import random
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+import requests
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -36,6 +38,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from jobtrace_sdk import conventions as conv
 from jobtrace_sdk.clock import Clock, WallClock, to_ns
 from jobtrace_sdk.config import Config
+from jobtrace_sdk.declare import JobDeclaration, declaration_body, declare_job
 from jobtrace_sdk.propagation import Envelope, extract_context
 from jobtrace_sdk.records import MESSAGES, RecordSender
 from jobtrace_sdk.runs import ExecutionRun, ShardRun, _error_text, _hex_ids, current_execution
@@ -135,6 +138,7 @@ class Jobtrace(Service):
         self._id_generator: IdGenerator = SeededIdGenerator(seed) if seed is not None else RandomIdGenerator()
         self.records = RecordSender(config)
         self.policies = PolicyCache(config)
+        self._declare_session = requests.Session()
         self._services: dict[str, Service] = {}
         self._lock = threading.Lock()
         self._processor = export_processor(config, exporter)
@@ -255,6 +259,45 @@ class Jobtrace(Service):
         run.joined = True
         return run
 
+    def declare_job(
+        self,
+        name: str,
+        *,
+        schedule: str | None = None,
+        timezone: str | None = None,
+        grace_seconds: int | None = None,
+        max_runtime_seconds: int | None = None,
+        kind: str | None = None,
+        owner: str | None = None,
+        description: str | None = None,
+        labels: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+        timeout: float | None = None,
+    ) -> JobDeclaration:
+        """Declare `name` with its schedule: `PUT /api/v1/jobs/<ns>/<job>` with the fields given (a field left
+        out keeps the value the console has). schedule: a cron expression or `@every 15m`; timezone: an IANA name.
+
+        Waits for the answer (at most `timeout`, default `record_timeout`) and returns it as a `JobDeclaration`;
+        a console that is down or refuses is logged and reported there, never raised."""
+        body = declaration_body(
+            schedule=schedule,
+            timezone=timezone,
+            grace_seconds=grace_seconds,
+            max_runtime_seconds=max_runtime_seconds,
+            kind=kind,
+            owner=owner,
+            description=description,
+            labels=labels,
+        )
+        return declare_job(
+            self.config,
+            self._declare_session,
+            namespace if namespace is not None else self.config.namespace,
+            name,
+            body,
+            timeout=timeout if timeout is not None else self.config.record_timeout,
+        )
+
     def sampling_policy(self, job: str, namespace: str | None = None) -> SamplingPolicy:
         return self.policies.get(namespace if namespace is not None else self.config.namespace, job)
 
@@ -269,6 +312,7 @@ class Jobtrace(Service):
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Send what is buffered (spans and records), waiting at most `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
         done = threading.Event()
         ok = {"spans": True}
 
@@ -280,20 +324,27 @@ class Jobtrace(Service):
         thread = threading.Thread(target=flush_spans, name="jobtrace-flush", daemon=True)
         thread.start()
         finished = done.wait(timeout)
-        records_ok = self.records.flush(timeout=max(timeout / 2, 0.1) if not finished else timeout)
+        # The records thread has been sending all along; it gets what is left of the same deadline.
+        records_ok = self.records.flush(timeout=max(deadline - time.monotonic(), 0.0))
         return finished and ok["spans"] and records_ok
 
     def shutdown(self, timeout: float = 10.0) -> bool:
-        """Flush, then stop exporting. Bounded by `timeout`: a console that is down does not hold the process."""
+        """Flush, then stop exporting. Bounded by `timeout` in all: a console that is down does not hold the process."""
         if self._closed:
             return True
         self._closed = True
+        deadline = time.monotonic() + timeout
+        self.records.hurry()
         flushed = self.flush(timeout)
+
+        def left(cap: float) -> float:
+            return min(max(deadline - time.monotonic(), 0.0), cap)
+
         if isinstance(self._processor, BatchSpanProcessor):
-            _shutdown_bounded(self._processor, timeout_millis=200 if not flushed else 1000)
+            _shutdown_bounded(self._processor, timeout_millis=int(1000 * left(1.0 if flushed else 0.2)))
         elif self._processor is not None:
             self._processor.shutdown()
-        self.records.close(timeout=0.1 if not flushed else 1.0)
+        self.records.close(timeout=left(1.0 if flushed else 0.1))
         return flushed
 
     def __enter__(self) -> Jobtrace:

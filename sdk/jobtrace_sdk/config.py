@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 def _env_float(name: str, default: float) -> float:
@@ -24,7 +25,9 @@ class Config:
     token: a bearer token of the namespace, scope `ingest` (reading the sampling policy needs no other scope).
     namespace: the namespace records are written to; empty means the token's.
     traces_endpoint: where spans go over OTLP/HTTP; defaults to `<url>/v1/traces`. Point it at a Collector to
-        send spans there instead (JOBTRACE_OTLP_ENDPOINT); set `traces_headers` for that Collector's auth.
+        send spans there instead (JOBTRACE_OTLP_ENDPOINT, or the standard OTEL_EXPORTER_OTLP_TRACES_ENDPOINT /
+        OTEL_EXPORTER_OTLP_ENDPOINT); set `traces_headers` for that Collector's auth. The exporter adds the
+        standard OTEL_EXPORTER_OTLP_HEADERS and _CERTIFICATE itself.
     """
 
     url: str = ""
@@ -63,6 +66,13 @@ class Config:
             "record_timeout": _env_float("JOBTRACE_RECORD_TIMEOUT", cls.record_timeout),
             "export_timeout": _env_float("JOBTRACE_EXPORT_TIMEOUT", cls.export_timeout),
         }
+        if not values["traces_endpoint"]:
+            values.update(_otel_traces_endpoint(str(values["url"])))
+        compression = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_COMPRESSION"
+        )
+        if compression and compression.strip().lower() in ("gzip", "none"):
+            values["compress_spans"] = compression.strip().lower() == "gzip"
         if os.environ.get("OTEL_SERVICE_NAME"):
             values["service_name"] = os.environ["OTEL_SERVICE_NAME"]
         if os.environ.get("JOBTRACE_WORKER"):
@@ -87,3 +97,28 @@ class Config:
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+def _otel_traces_endpoint(jobtrace_url: str) -> dict[str, object]:
+    """The span endpoint from the standard OpenTelemetry variables: the per-signal one as given, the generic one
+    with `/v1/traces` appended (as the OTLP exporter specification says). The Jobtrace token goes only to the
+    console itself: for an endpoint elsewhere (a Collector) the OTEL_EXPORTER_OTLP_HEADERS are its auth."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if not endpoint:
+        base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        if not base:
+            return {}
+        endpoint = f"{base.rstrip('/')}/v1/traces"
+    values: dict[str, object] = {"traces_endpoint": endpoint}
+    if _origin(endpoint) != _origin(jobtrace_url):
+        values["traces_headers"] = {}
+    return values
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return (parts.scheme, (parts.hostname or "").lower(), port)

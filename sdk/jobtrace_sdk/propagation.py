@@ -3,6 +3,10 @@
 HTTP (synchronous): `inject_headers()` before the call, `extract_context(headers)` on the server; trace id,
 correlation and tenant are inherited.
 
+Processes (a command started by `jobtrace run`): `inject_env(env)` / `extract_env()` carry the same context in the
+environment variables TRACEPARENT, TRACESTATE and BAGGAGE, as OpenTelemetry specifies environment variables as
+context propagation carriers.
+
 Queues (asynchronous): `new_envelope(...)` when publishing: a new message_id, the correlation_id inherited from
 the cause (or started here), causation_id = the cause's message id (or request id), the current trace and
 span ids, the tenant; the producer's traceparent and baggage ride in `headers`. A consumer either continues
@@ -12,6 +16,7 @@ producer's span (`producer_link(envelope)`), which is what `Jobtrace.execution(e
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +47,35 @@ def extract_context(headers: Mapping[str, str], context: Context | None = None) 
     """The remote parent and baggage found in headers (case-insensitive names, as HTTP servers give them)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     return PROPAGATOR.extract(lowered, context=context)
+
+
+# W3C header -> environment variable (OpenTelemetry "Environment Variables as Context Propagation Carriers").
+ENV_CARRIER = {"traceparent": "TRACEPARENT", "tracestate": "TRACESTATE", "baggage": "BAGGAGE"}
+
+
+def inject_env(env: MutableMapping[str, str] | None = None, context: Context | None = None) -> dict[str, str]:
+    """TRACEPARENT (and TRACESTATE, BAGGAGE) for the current (or given) context, set in `env` (updated in place
+    when given) and returned. A variable this context has no value for is removed, so a child never inherits a
+    stale parent's TRACESTATE or BAGGAGE next to a new TRACEPARENT."""
+    headers = inject_headers(context=context)
+    out: dict[str, str] = dict(env) if env is not None else {}
+    for header, variable in ENV_CARRIER.items():
+        if header in headers:
+            out[variable] = headers[header]
+        else:
+            out.pop(variable, None)
+    if env is not None:
+        for variable in ENV_CARRIER.values():
+            env.pop(variable, None)
+        env.update(out)
+    return out
+
+
+def extract_env(environ: Mapping[str, str] | None = None, context: Context | None = None) -> Context:
+    """The parent context a process was started with: TRACEPARENT / TRACESTATE / BAGGAGE (os.environ by default)."""
+    source = os.environ if environ is None else environ
+    headers = {header: source[variable] for header, variable in ENV_CARRIER.items() if source.get(variable)}
+    return extract_context(headers, context)
 
 
 def job_baggage(headers: Mapping[str, str]) -> dict[str, str]:

@@ -3,15 +3,20 @@
 A daemon thread drains a queue: records of one kind are coalesced (the latest version of one execution or
 shard wins) and posted as lists, each request with a short timeout and a bounded number of attempts. A console
 that is down or answers 5xx costs the job nothing: the record is retried a little, then dropped and logged.
-A 4xx answer is a bad record (retrying will not help): it is logged with the console's message.
+A 4xx answer is a bad record (retrying will not help): it is logged with the console's message. A record whose
+newer version was submitted while it waited for a retry is not retried: the newer version goes instead.
+
+After a fork (a prefork worker pool) the child starts with an empty queue and its own thread and connections.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +38,7 @@ _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 class SendStats:
     posted: int = 0  # records the console accepted
     dropped: int = 0  # records given up on (console down, or rejected)
+    superseded: int = 0  # records not retried because a newer version of them was queued meanwhile
     requests: int = 0
 
 
@@ -58,6 +64,18 @@ class RecordSender:
         self._closed = False
         self._missing_endpoints: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._hurry = False  # closing: retry without waiting (the process is about to end)
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (sender := ref()) is not None and sender._after_fork())
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's queue is the parent's to send; its thread and sockets did not follow."""
+        self._cond = threading.Condition()
+        self._pending = OrderedDict()
+        self._in_flight = 0
+        self._thread = None
+        self._session = requests.Session()
 
     def submit(self, kind: str, record: dict[str, Any]) -> None:
         if not self.config.enabled:
@@ -85,6 +103,12 @@ class RecordSender:
                     return False
                 self._cond.wait(remaining)
         return True
+
+    def hurry(self) -> None:
+        """From now on retries do not wait: the process is ending, and a wait only delays its exit."""
+        with self._cond:
+            self._hurry = True
+            self._cond.notify_all()
 
     def close(self, timeout: float = 10.0) -> bool:
         done = self.flush(timeout)
@@ -153,7 +177,9 @@ class RecordSender:
             if attempt == self.config.record_attempts:
                 break
             delay = retry_after if retry_after is not None else 0.1 * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
-            time.sleep(min(delay, 2.0))
+            if self._superseded_within(min(delay, 2.0), kind, records):
+                self.stats.superseded += len(records)
+                return
         logger.warning(
             "jobtrace: could not post %d %s records to %s after %d attempts (%s); the job is unaffected",
             len(records),
@@ -163,6 +189,21 @@ class RecordSender:
             problem,
         )
         self.stats.dropped += len(records)
+
+    def _superseded_within(self, delay: float, kind: str, records: list[dict[str, Any]]) -> bool:
+        """Wait `delay` seconds before a retry; True as soon as every record has a newer version queued."""
+        keys = [record_key(kind, r) for r in records]
+        deadline = time.monotonic() + delay
+        with self._cond:
+            while True:
+                if all(k in self._pending for k in keys):
+                    return True
+                if self._hurry:
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -8,9 +8,11 @@ cached for the TTL too, so a console that is down costs each job at most one sho
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -57,6 +59,13 @@ class PolicyCache:
         self._entries: dict[tuple[str, str], tuple[float, SamplingPolicy]] = {}
         self._lock = threading.Lock()
         self.fetches = 0
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (cache := ref()) is not None and cache._after_fork())
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._session = requests.Session()
 
     def get(self, namespace: str, job: str) -> SamplingPolicy:
         key = (namespace, job)

@@ -7,7 +7,10 @@
         console.spans()                # every span received over OTLP/HTTP (protobuf), decoded
 
 It answers POST /api/v1/{executions,shards,messages} with 200, POST /v1/traces with an empty OTLP response,
-and GET /api/v1/jobs/<ns>/<job>/sampling with the configured rate (404 for unknown jobs unless a default is set).
+GET /api/v1/jobs/<ns>/<job>/sampling with the configured rate (404 for unknown jobs unless a default is set), and
+PUT /api/v1/jobs/<ns>/<job> (a job declaration) with the body it received, or `declare_status` with a message.
+`status` makes record and trace posts answer otherwise (503 to test retries, 401 for a refused token), and
+`delay` holds every answer that many seconds (a slow console).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import gzip
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +39,8 @@ class CaptureConsole:
     policies: dict[tuple[str, str], float] = field(default_factory=dict)
     default_rate: float | None = None
     status: int = 200  # what record and trace posts answer (e.g. 503 to test retries)
+    declare_status: int = 200  # what PUT /api/v1/jobs/<ns>/<job> answers
+    delay: float = 0.0  # seconds every answer waits (a slow console)
     requests: list[Captured] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -65,6 +71,8 @@ class CaptureConsole:
                 return item
 
             def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+                if console.delay:
+                    time.sleep(console.delay)
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -82,6 +90,17 @@ class CaptureConsole:
                         self._reply(200, json.dumps({"namespace": parts[3], "job": parts[4], "rate": rate}).encode())
                     return
                 self._reply(404, b"{}")
+
+            def do_PUT(self) -> None:
+                item = self._capture()
+                parts = [unquote(p) for p in self.path.split("?")[0].strip("/").split("/")]
+                if len(parts) != 5 or parts[:3] != ["api", "v1", "jobs"]:
+                    self._reply(404, b'{"detail": "Not found."}')
+                elif console.declare_status >= 300:
+                    self._reply(console.declare_status, b'{"detail": "refused by the capture console"}')
+                else:
+                    declared = {"namespace": parts[3], "name": parts[4], **json.loads(item.body or b"{}")}
+                    self._reply(console.declare_status, json.dumps(declared).encode())
 
             def do_POST(self) -> None:
                 self._capture()
@@ -128,6 +147,12 @@ class CaptureConsole:
         for record in self.records(kind):
             latest[record[key]] = {**latest.get(record[key], {}), **record}
         return latest
+
+    def declarations(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every job declaration received: (path, JSON body), in arrival order."""
+        with self._lock:
+            puts = [r for r in self.requests if r.method == "PUT"]
+        return [(r.path, json.loads(r.body or b"{}")) for r in puts]
 
     def spans(self) -> list[dict[str, Any]]:
         """Spans received over OTLP/HTTP protobuf, as plain dicts (ids hex, attributes decoded)."""
