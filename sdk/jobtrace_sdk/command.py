@@ -147,6 +147,8 @@ class CommandRun:
                     problems.add(f"could not finish the execution record ({type(exc).__name__}: {exc})")
             # Until the report is sent (or the budget is spent), signals are still forwarded, not fatal.
             deadline = time.monotonic() + max(self.budget - pre_spent, 0.1)
+            # The record first, then the spans: one request at a time (a console on SQLite has one writer).
+            jt.records.flush(timeout=max(deadline - time.monotonic(), 0.0))
             flushed = jt.shutdown(timeout=max(deadline - time.monotonic(), 0.0))
             if declaring is not None:
                 declaring.join(max(deadline - time.monotonic(), 0.0))
