@@ -200,6 +200,10 @@ def test_sigterm_is_forwarded_to_the_whole_process_group_and_the_run_is_cancelle
     proc = _start(console.url, "--job", "long", "--", "sh", "-c", TRAPPING)
     lines = _wait_ready(proc)
     grandchild = int(next(line for line in lines if line.startswith("grandchild")).split()[1])
+    # Between fork and exec the grandchild is still the shell, which would hold the signal for its trap.
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{grandchild}/comm").read_text().strip() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert "child got TERM" in out
@@ -346,14 +350,16 @@ def test_a_slow_or_refusing_console_costs_at_most_the_budget_and_a_warning(where
 
 def test_records_are_retried_in_the_background_while_the_child_runs(console):
     console.status = 503  # a console restarting: the first posts fail, the later ones get through
-    child = "import time; time.sleep(1.0)"
+    child = "import time; time.sleep(2.0)"
     proc = subprocess.Popen(
         [JOBTRACE, "run", "--job", "during-a-deploy", "--", sys.executable, "-c", child],
         env=_env(console.url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while not console.posted("/api/v1/executions") and time.monotonic() < deadline:
+        time.sleep(0.01)
     console.status = 200
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
