@@ -81,9 +81,10 @@ $(SDK_VENV)/.installed: sdk/pyproject.toml
 
 sdk-test: $(SDK_VENV)/.installed
 	$(SDK_VENV)/bin/pip install --quiet --no-deps --force-reinstall ./sdk
-	cd $(SDK_VENV) && bin/python -c "import importlib.util, jobtrace_sdk; \
+	cd $(SDK_VENV) && bin/python -c "import importlib.util, sys, jobtrace_sdk, jobtrace_sdk.cli; \
 	  assert importlib.util.find_spec('django') is None, 'Django is installed beside the SDK'; \
-	  print('jobtrace_sdk imports without Django from', jobtrace_sdk.__file__)"
+	  assert 'celery' not in sys.modules, 'importing jobtrace_sdk imported Celery (an optional extra)'; \
+	  print('jobtrace_sdk imports without Django (and without Celery) from', jobtrace_sdk.__file__)"
 	$(SDK_VENV)/bin/pytest -q -c sdk/pyproject.toml sdk/tests
 
 test: install browser peers node-clients sdk-test lint migrations-check

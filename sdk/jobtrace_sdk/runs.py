@@ -135,6 +135,8 @@ class ExecutionRun:
         else:
             parent = self.parent if self.parent is not None else Context()
         self.sampled = self._decide(parent)
+        # A shard id in the baggage is another execution's (the publisher's): never this one's.
+        parent = baggage.remove_baggage(conv.JOB_SHARD_ID, context=parent)
         for key, value in attributes.items():
             if key in conv.BAGGAGE_KEYS or key == conv.TENANT_ID:
                 parent = baggage.set_baggage(key, str(value), context=parent)

@@ -330,7 +330,7 @@ def test_a_console_that_is_down_costs_the_job_nothing_but_a_warning(tmp_path):
     assert warning.startswith("jobtrace: warning: could not fully report nightly run ")
     assert url in warning
     assert "exit status is unaffected (5)" in warning
-    assert wrapped - unreported < 2.0 + 1.0  # the 2 s budget, with room for a loaded machine
+    assert wrapped - unreported < 2.0 + 3.0  # the 2 s budget, with room for a loaded (shared) machine
 
 
 @pytest.mark.parametrize("where", ["slow", "refusing"])
@@ -345,7 +345,7 @@ def test_a_slow_or_refusing_console_costs_at_most_the_budget_and_a_warning(where
     if where == "refusing":
         assert "HTTP 401" in warning
     # A slow console would otherwise hold the job 10 s per request (policy, records, spans).
-    assert wrapped - unreported < 2.0 + 1.0
+    assert wrapped - unreported < 2.0 + 3.0
 
 
 def test_records_are_retried_in_the_background_while_the_child_runs(console):
