@@ -5,7 +5,9 @@ trigger `retry` for a retry, `scheduled` for what celery beat sent, `api` otherw
 state (SUCCESS succeeded, FAILURE failed, a time limit timed_out, RETRY failed with the reason, REJECTED or a revoke
 cancelled, IGNORED succeeded), its error with the exception's type. The task message is the envelope:
 message_id = the task id, correlation_id = Celery's root_id, causation_id = its parent_id; each publish is also
-reported to POST /api/v1/messages. The task members of a group or chord started from a task are also shards of
+reported to POST /api/v1/messages. A root task has no parent: its cause is the `causation_id` header when the
+publisher gives one (`send_task(..., headers={"causation_id": request_id})`), else the Jobtrace execution it was
+published from, if any. The task members of a group or chord started from a task are also shards of
 that task's execution (shard id = the member's task id, index = its place in the group).
 
 Trace context travels in the message headers (`traceparent`, `tracestate`, `baggage`): the task's run continues
@@ -37,12 +39,13 @@ from jobtrace_sdk.clock import rfc3339
 from jobtrace_sdk.config import Config
 from jobtrace_sdk.propagation import Envelope, extract_context, inject_headers, job_baggage
 from jobtrace_sdk.records import SHARDS
-from jobtrace_sdk.runs import ExecutionRun
+from jobtrace_sdk.runs import ExecutionRun, current_execution
 
 logger = logging.getLogger("jobtrace.sdk")
 
 HEADER_TRIGGER = "jobtrace_trigger"  # set by the beat process's publish: "scheduled"
 HEADER_SCHEDULED_AT = "jobtrace_scheduled_at"
+HEADER_CAUSATION = "causation_id"  # a root task's cause (a request id), given by its publisher
 _CARRIER = ("traceparent", "tracestate", "baggage")
 _OTEL_MODULE = "opentelemetry.instrumentation.celery"
 _OTEL_SPANS = "__otel_task_span"  # where opentelemetry-instrumentation-celery keeps a task's (span, ...)
@@ -184,6 +187,9 @@ class CeleryInstrumentation:
                     headers[key] = carrier[key]
         if "baggage" not in headers and "baggage" in carrier:
             headers["baggage"] = carrier["baggage"]
+        running = current_execution()
+        if not headers.get("parent_id") and not headers.get(HEADER_CAUSATION) and running is not None:
+            headers[HEADER_CAUSATION] = running.execution_id  # published by an execution that is no Celery task
         if not self.report_messages:
             return
         span_context = trace.get_current_span().get_span_context()
@@ -192,7 +198,7 @@ class CeleryInstrumentation:
             Envelope(
                 message_id=task_id,
                 correlation_id=str(headers.get("root_id") or task_id),
-                causation_id=str(headers.get("parent_id") or ""),
+                causation_id=str(headers.get("parent_id") or headers.get(HEADER_CAUSATION) or ""),
                 trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else "",
                 span_id=format(span_context.span_id, "016x") if span_context.is_valid else "",
                 event_type=task_name,
@@ -216,6 +222,7 @@ class CeleryInstrumentation:
         jt = self.jobtrace
         request = task.request
         retries = int(getattr(request, "retries", 0) or 0)
+        parent_id = str(getattr(request, "parent_id", None) or "")
         message = {key: str(value) for key in _CARRIER if (value := getattr(request, key, None))}
         # The parent: the span current for this task (opentelemetry-instrumentation-celery's, or an eager caller's),
         # else the publisher's context from the message.
@@ -226,7 +233,7 @@ class CeleryInstrumentation:
         envelope = Envelope(
             message_id=task_id,
             correlation_id=str(getattr(request, "root_id", None) or task_id),
-            causation_id=str(getattr(request, "parent_id", None) or ""),
+            causation_id=str(parent_id or getattr(request, HEADER_CAUSATION, None) or ""),
             trace_id=format(producer.trace_id, "032x") if producer.is_valid else "",
             span_id=format(producer.span_id, "016x") if producer.is_valid else "",
             event_type=task.name,
@@ -262,7 +269,7 @@ class CeleryInstrumentation:
             signals.task_prerun.connect(self._on_prerun, weak=False)
         marks = job_baggage(message)
         group_index = getattr(request, "group_index", None)
-        is_shard = bool(getattr(request, "group", None)) and marks.get(conv.JOB_EXECUTION_ID) == envelope.causation_id
+        is_shard = bool(parent_id and getattr(request, "group", None)) and marks.get(conv.JOB_EXECUTION_ID) == parent_id
         task_run = _TaskRun(run, attached, marks, group_index if isinstance(group_index, int) else None, is_shard)
         with self._lock:
             self._runs[task_id] = task_run

@@ -10,6 +10,7 @@ import pytest
 
 from tests.peers.alertmanager import Alertmanager, serve_alertmanager
 from tests.peers.balanced import BalancedConsole, serve_balanced_console, shared_database_problem
+from tests.peers.celery_worker import CeleryWorker, serve_celery_worker
 from tests.peers.gunicorn import LiveConsole, serve_gunicorn
 
 VAR = Path(__file__).resolve().parents[2] / "var"
@@ -74,3 +75,14 @@ def serving_console(django_db_setup: None, django_db_blocker: Any) -> Iterator[L
     the ingest cap at 2 requests per worker (SERVING_ENV); one start per run."""
     with django_db_blocker.unblock(), serve_gunicorn(SERVING_ENV) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def celery_worker(live_console: LiveConsole) -> Iterator[CeleryWorker]:
+    """A Celery worker process (prefork) on RabbitMQ and Redis, instrumented with jobtrace_sdk.celery and
+    opentelemetry-instrumentation-celery, reporting to the live console; one start per run, on a queue of its own.
+
+    A test calls `celery_worker.grant(ns)` so the worker's token exists in its database (django_db(transaction=True)).
+    """
+    with serve_celery_worker(live_console.url, opentelemetry=True) as worker:
+        yield worker
