@@ -286,3 +286,16 @@ def test_beside_opentelemetry_instrumentation_celery_in_either_order(worker, con
     wait_for(lambda: f"after-{first}" in seen, "a task after uninstrumenting")
     assert seen[f"after-{first}"]["trace_id"] not in {seen[key]["trace_id"] for key in keys}
     assert finished(console, after.id)["trace_id"] == seen[f"after-{first}"]["trace_id"]
+
+
+def test_a_root_task_names_its_cause_from_a_header_or_the_execution_that_published_it(worker, console):
+    by_request = add.apply_async((1, 2), headers={"causation_id": "req-77"})
+    with worker.execution("nightly-import", execution_id="imp-1"):
+        by_execution = add.delay(3, 4)
+    for result, cause in ((by_request, "req-77"), (by_execution, "imp-1")):
+        record = wait_for(lambda result=result: finished(console, result.id), "the execution")
+        assert record["envelope"]["causation_id"] == cause
+        assert record["envelope"]["correlation_id"] == result.id
+    published = {m["message_id"]: m for m in console.records("messages")}
+    assert published[by_execution.id]["causation_id"] == "imp-1"
+    assert finished(console, by_execution.id)["trace_id"] == console.latest("executions")["imp-1"]["trace_id"]
