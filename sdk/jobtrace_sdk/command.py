@@ -147,9 +147,13 @@ class CommandRun:
                     problems.add(f"could not finish the execution record ({type(exc).__name__}: {exc})")
             # Until the report is sent (or the budget is spent), signals are still forwarded, not fatal.
             deadline = time.monotonic() + max(self.budget - pre_spent, 0.1)
-            # The record first, then the spans: one request at a time (a console on SQLite has one writer).
-            jt.records.flush(timeout=max(deadline - time.monotonic(), 0.0))
-            flushed = jt.shutdown(timeout=max(deadline - time.monotonic(), 0.0))
+            # The record first, then the spans: one request at a time (a console on SQLite has one writer). No more
+            # back-off waits: a console that refused a moment ago is not waited for.
+            jt.records.hurry()
+            records_sent = jt.records.flush(timeout=max(deadline - time.monotonic(), 0.0))
+            # Records the console refused (down, or not our token) say what the spans would meet: not waited for.
+            left = max(deadline - time.monotonic(), 0.0) if jt.records.stats.dropped == 0 else 0.0
+            flushed = jt.shutdown(timeout=left) and records_sent
             if declaring is not None:
                 declaring.join(max(deadline - time.monotonic(), 0.0))
         finally:

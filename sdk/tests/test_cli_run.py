@@ -330,7 +330,8 @@ def test_a_console_that_is_down_costs_the_job_nothing_but_a_warning(tmp_path):
     assert warning.startswith("jobtrace: warning: could not fully report nightly run ")
     assert url in warning
     assert "exit status is unaffected (5)" in warning
-    assert wrapped - unreported < 2.0 + 3.0  # the 2 s budget, with room for a loaded (shared) machine
+    # A refused connection is not waited for: no retry back-off, no budget spent (the slow console spends it).
+    assert wrapped - unreported < 1.0
 
 
 @pytest.mark.parametrize("where", ["slow", "refusing"])
