@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from jobtrace_sdk import conventions as conv
-from jobtrace_sdk.command import KILL_AFTER, POLICY_TIMEOUT, CommandRun, RunOutcome, RunSpec
+from jobtrace_sdk.command import CAPTURED_LOGGERS, KILL_AFTER, POLICY_TIMEOUT, CommandRun, RunOutcome, RunSpec
 from jobtrace_sdk.config import Config
 from jobtrace_sdk.propagation import job_baggage
 
@@ -125,10 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         record_timeout=min(base.record_timeout, 1.0),
         record_attempts=max(base.record_attempts, 5),
         export_timeout=min(base.export_timeout, 1.0),
+        record_linger=0.0,  # one run: nothing to batch, and `running` goes out as the command starts
     )
     if not config.enabled:
         _warn("JOBTRACE_URL is not set: running the command without recording it")
     outcome = CommandRun(spec, config).run()
+    # The run is over: what a background export still says while the process exits is not printed after our
+    # summary (it was counted in it, or it is about spans we chose not to wait for).
+    for name in CAPTURED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.addHandler(logging.NullHandler())
     if config.enabled:
         _summarise(spec, config, outcome, verbose=args.verbose)
     return outcome.exit_code

@@ -46,7 +46,7 @@ EXIT_CANNOT_EXECUTE = 126
 EXIT_NOT_FOUND = 127
 CANCEL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 FORWARD_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
-_CAPTURED_LOGGERS = ("jobtrace.sdk", "opentelemetry", "urllib3")
+CAPTURED_LOGGERS = ("jobtrace.sdk", "opentelemetry", "urllib3")
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,7 @@ class _Capturing:
         self.saved: list[tuple[logging.Logger, bool, int]] = []
 
     def __enter__(self) -> _ProblemLog:
-        for name in _CAPTURED_LOGGERS:
+        for name in CAPTURED_LOGGERS:
             logger = logging.getLogger(name)
             self.saved.append((logger, logger.propagate, logger.level))
             logger.addHandler(self.handler)

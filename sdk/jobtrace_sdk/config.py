@@ -40,6 +40,8 @@ class Config:
     # Record posts: each request's timeout, and how many attempts before the record is dropped (and logged).
     record_timeout: float = 2.0
     record_attempts: int = 3
+    # How long the sender waits for more records before posting (one request per batch on a busy worker).
+    record_linger: float = 0.05
     # Spans: the exporter's deadline per batch (it retries inside it, by its own rules).
     export_timeout: float = 5.0
     # Sampling policy: request timeout and how long a fetched policy is kept.

@@ -1,10 +1,11 @@
 """Posting execution, shard and message records to the console, off the job's critical path.
 
 A daemon thread drains a queue: records of one kind are coalesced (the latest version of one execution or
-shard wins) and posted as lists, each request with a short timeout and a bounded number of attempts. A console
-that is down or answers 5xx costs the job nothing: the record is retried a little, then dropped and logged.
-A 4xx answer is a bad record (retrying will not help): it is logged with the console's message. A record whose
-newer version was submitted while it waited for a retry is not retried: the newer version goes instead.
+shard wins) and posted as lists (lingering `record_linger`, 50 ms, for more unless a flush is waiting), each
+request with a short timeout and a bounded number of attempts. A console that is down or answers 5xx costs the
+job nothing: the record is retried a little, then dropped and logged. A 4xx answer is a bad record (retrying will
+not help): it is logged with the console's message. A record whose newer version was submitted while it waited
+for a retry is not retried: the newer version goes instead.
 
 After a fork (a prefork worker pool) the child starts with an empty queue and its own thread and connections.
 """
@@ -65,6 +66,9 @@ class RecordSender:
         self._missing_endpoints: set[str] = set()
         self._thread: threading.Thread | None = None
         self._hurry = False  # closing: retry without waiting (the process is about to end)
+        self._flushing = 0  # callers waiting in flush(): no lingering meanwhile
+        self._retrying = False  # the sender waits to retry: tell it when a newer version arrives
+        self._first_pending_at = 0.0
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: (sender := ref()) is not None and sender._after_fork())
@@ -74,6 +78,7 @@ class RecordSender:
         self._cond = threading.Condition()
         self._pending = OrderedDict()
         self._in_flight = 0
+        self._flushing = 0
         self._thread = None
         self._session = requests.Session()
 
@@ -85,23 +90,33 @@ class RecordSender:
                 logger.warning("jobtrace: record sender is closed; dropping a %s record", kind)
                 return
             key = record_key(kind, record)
+            first = not self._pending
+            if first:
+                self._first_pending_at = time.monotonic()
             previous = self._pending.pop(key, None)
             merged = {**previous[1], **record} if previous else record
             self._pending[key] = (kind, merged)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="jobtrace-records", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            # Wake the sender only when that changes what it does (a busy worker would wake it at every record).
+            if first or len(self._pending) >= self.batch_size or self._retrying or not self.config.record_linger:
+                self._cond.notify_all()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """True when everything submitted so far was sent (or given up on) within `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._pending or self._in_flight:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+            finally:
+                self._flushing -= 1
         return True
 
     def hurry(self) -> None:
@@ -125,10 +140,20 @@ class RecordSender:
                 self._cond.wait()
             if not self._pending:
                 return None
+            # Linger a moment for more records, so a busy worker posts one request per batch, not per record;
+            # a flush (or the end) does not wait.
+            linger_until = self._first_pending_at + self.config.record_linger
+            while (
+                len(self._pending) < self.batch_size
+                and not (self._flushing or self._hurry or self._closed)
+                and (left := linger_until - time.monotonic()) > 0
+            ):
+                self._cond.wait(left)
             first_kind = next(iter(self._pending.values()))[0]
             keys = [k for k, (kind, _) in self._pending.items() if kind == first_kind][: self.batch_size]
             records = [self._pending.pop(k)[1] for k in keys]
             self._in_flight += len(records)
+            self._first_pending_at = time.monotonic()
             return first_kind, records
 
     def _run(self) -> None:
@@ -194,6 +219,14 @@ class RecordSender:
         """Wait `delay` seconds before a retry; True as soon as every record has a newer version queued."""
         keys = [record_key(kind, r) for r in records]
         deadline = time.monotonic() + delay
+        with self._cond:
+            self._retrying = True
+            try:
+                return self._wait_superseded(keys, deadline)
+            finally:
+                self._retrying = False
+
+    def _wait_superseded(self, keys: list[tuple[str, ...]], deadline: float) -> bool:
         with self._cond:
             while True:
                 if all(k in self._pending for k in keys):

@@ -285,7 +285,8 @@ def test_beside_opentelemetry_instrumentation_celery_in_either_order(worker, con
     after = where.delay(f"after-{first}")
     wait_for(lambda: f"after-{first}" in seen, "a task after uninstrumenting")
     assert seen[f"after-{first}"]["trace_id"] not in {seen[key]["trace_id"] for key in keys}
-    assert finished(console, after.id)["trace_id"] == seen[f"after-{first}"]["trace_id"]
+    after_record = wait_for(lambda: finished(console, after.id), "its execution")
+    assert after_record["trace_id"] == seen[f"after-{first}"]["trace_id"]
 
 
 def test_a_root_task_names_its_cause_from_a_header_or_the_execution_that_published_it(worker, console):
@@ -298,4 +299,5 @@ def test_a_root_task_names_its_cause_from_a_header_or_the_execution_that_publish
         assert record["envelope"]["correlation_id"] == result.id
     published = {m["message_id"]: m for m in console.records("messages")}
     assert published[by_execution.id]["causation_id"] == "imp-1"
-    assert finished(console, by_execution.id)["trace_id"] == console.latest("executions")["imp-1"]["trace_id"]
+    importer = wait_for(lambda: finished(console, "imp-1"), "the importing execution")
+    assert finished(console, by_execution.id)["trace_id"] == importer["trace_id"]

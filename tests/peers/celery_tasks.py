@@ -18,8 +18,14 @@ BROKER_URL = os.environ.get("JOBTRACE_TEST_BROKER_URL", "amqp://guest:guest@127.
 RESULT_BACKEND = os.environ.get("JOBTRACE_TEST_RESULT_BACKEND", "redis://127.0.0.1:6379/0")
 
 
+_apps: dict[str, Celery] = {}
+
+
 def make_app(queue: str) -> Celery:
-    app = Celery("settlement", broker=BROKER_URL, backend=RESULT_BACKEND)
+    """The app on `queue` (one per queue and process: Celery warns when a task name is registered twice)."""
+    if queue in _apps:
+        return _apps[queue]
+    app = _apps[queue] = Celery("settlement", broker=BROKER_URL, backend=RESULT_BACKEND)
     app.conf.update(
         # One queue of this run only, gone when its worker goes: parallel runs never take each other's tasks.
         task_queues=[Queue(queue, durable=False, auto_delete=True)],
@@ -66,7 +72,8 @@ def register_tasks(app: Celery) -> None:
         return i
 
 
-app = make_app(os.environ.get("JOBTRACE_CELERY_QUEUE", "jobtrace-test"))
+if os.environ.get("JOBTRACE_CELERY_WORKER") == "1":  # `celery -A tests.peers.celery_tasks worker` reads `app`
+    app = make_app(os.environ["JOBTRACE_CELERY_QUEUE"])
 
 if os.environ.get("JOBTRACE_CELERY_WORKER") == "1" and os.environ.get("JOBTRACE_CELERY_INSTRUMENT", "1") == "1":
     from jobtrace_sdk.celery import instrument

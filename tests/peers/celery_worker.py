@@ -93,15 +93,20 @@ def serve_celery_worker(
     instrument: bool = True,
     opentelemetry: bool = False,
     concurrency: int = 2,
+    token: str | None = None,
+    queue: str | None = None,
 ) -> Iterator[CeleryWorker]:
-    """Start the worker, wait until it answers a ping on its own node, stop it (warm shutdown) at the end."""
+    """Start the worker, wait until it answers a ping on its own node, stop it (warm shutdown) at the end.
+
+    token: the one it reports with (default: a new one, which a test grants with `CeleryWorker.grant`).
+    queue: the queue to consume (default: a new one); tasks may be published to it before the worker starts."""
     require_services()
     from tests.peers.celery_tasks import make_app
 
     run = uuid.uuid4().hex[:12]
-    queue = f"jobtrace-test-{run}"
+    queue = queue or f"jobtrace-test-{run}"
     node = f"{queue}@{socket.gethostname()}"
-    token = "jt_celery_" + secrets.token_urlsafe(24)
+    token = token or "jt_celery_" + secrets.token_urlsafe(24)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBTRACE_", "OTEL_", "DJANGO_"))}
     env.update(
         {
@@ -140,7 +145,6 @@ def serve_celery_worker(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        app.close()
         if process.returncode == 0:
             log.unlink(missing_ok=True)  # kept when the worker did not stop cleanly
 
