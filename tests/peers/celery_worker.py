@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.peers.process import log_tail, spawn, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
@@ -126,31 +127,17 @@ def serve_celery_worker(
     VAR.mkdir(exist_ok=True)
     log = VAR / f"celery-worker-{run}.log"
     app = make_app(queue)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            worker_command(node, concurrency), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-        )
+    log.unlink(missing_ok=True)
+    process = spawn(worker_command(node, concurrency), log, env=env, cwd=ROOT)  # dies with the test run
     try:
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[node], timeout=0.5):
             if process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited with {process.returncode}: {_tail(log)}")
+                raise RuntimeError(f"the Celery worker exited with {process.returncode}: {log_tail(log)}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not answer a ping within 60 s: {_tail(log)}")
+                raise RuntimeError(f"the Celery worker did not answer a ping within 60 s: {log_tail(log)}")
         yield CeleryWorker(app, queue, node, token, namespace, process.pid, log)
     finally:
-        process.terminate()  # warm shutdown: running tasks finish, the pool flushes its records
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)  # SIGTERM is a warm shutdown: running tasks finish, the pool flushes its records
         if process.returncode == 0:
             log.unlink(missing_ok=True)  # kept when the worker did not stop cleanly
-
-
-def _tail(log: Path, size: int = 3000) -> str:
-    try:
-        return log.read_bytes()[-size:].decode(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
