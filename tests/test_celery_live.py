@@ -176,15 +176,6 @@ def test_a_retried_task_is_one_execution_at_its_last_attempt(celery_worker, api_
     assert [e["execution_id"] for e in listed] == [result.id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server: jobs/causality/chains.py (caused_by) resolves a cause that is no message and no execution as "
-        "'an execution of the producer's trace' (the first one); Celery tasks share their trace, so the walk back "
-        "from a group member lands on a sibling (and reports a cycle) instead of ending at the request. Needs the "
-        "execution that owns the producer span (Span.execution) instead."
-    ),
-)
 def test_walking_back_from_a_group_member_ends_at_the_request_that_published_the_root(celery_worker, api_client, api):
     with api_client.span("POST /settlements", kind=SpanKind.SERVER):
         result = celery_worker.app.send_task(

@@ -232,6 +232,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
     effect_at = execution.started_at or execution.scheduled_at
     current = trigger_id
     prev_trace = ""
+    prev_span = ""  # the producer span of the last message, when its envelope names one
     depth = 0
     while True:
         if depth >= max_depth:
@@ -247,7 +248,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
             chain.hops.append(hop)
             effect_at = hop.start or effect_at
             nxt = env.causation_id
-            prev_trace = env.trace_id
+            prev_trace, prev_span = env.trace_id, env.span_id
             if not nxt:
                 # The envelope names no cause: the producer's trace is as far back as we can see.
                 if env.trace_id:
@@ -269,7 +270,15 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
             current = nxt
             continue
         publisher = level.executions_by_id.get(current) if current else None
-        if publisher is None and prev_trace:
+        producer_known, producer = (
+            _producer_span_owner(ns_id, prev_trace, prev_span) if publisher is None else (0, None)
+        )
+        if producer_known:
+            # The envelope names the span that published it: its owner published it, or, when no execution owns
+            # that span, the request did. Several executions can share one trace (Celery's tasks do), so "an
+            # execution of the producer's trace" would name a sibling.
+            publisher = producer if producer is not None and producer.pk not in seen_executions else None
+        elif publisher is None and prev_trace:
             candidates = [
                 e
                 for e in level.executions_by_trace.get(prev_trace, [])
@@ -289,7 +298,7 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
             if publisher.message_id in seen_messages:
                 chain.close_cycle(publisher.message_id, f"cycle: {publisher.message_id} is already in this chain")
                 break
-            current, prev_trace = publisher.message_id, ""
+            current, prev_trace, prev_span = publisher.message_id, "", ""
             continue
         # Neither a message nor an execution: the request (or an unknown cause) at the top of the chain.
         if prev_trace:
@@ -315,6 +324,22 @@ def caused_by(obj: Execution | Shard, *, max_depth: int = MAX_DEPTH) -> Chain:
         break
     _fill_traces(ns_id, chain.hops)
     return chain
+
+
+def _producer_span_owner(namespace_id: int, trace_id: str, span_id: str) -> tuple[bool, Execution | None]:
+    """(whether the producer span is stored, the execution that owns it): at most two queries, none without a span
+    id."""
+    from traces.models import Span
+
+    if not trace_id or not span_id:
+        return False, None
+    row = Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id, span_id=span_id).values("execution_id")
+    found = row.first()
+    if found is None:
+        return False, None
+    if found["execution_id"] is None:
+        return True, None
+    return True, execution_rows().filter(pk=found["execution_id"]).first()
 
 
 def _fill_traces(namespace_id: int, hops: Sequence[Hop]) -> None:
