@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from console import links
 from jobs.auth import Access, IngestScope, ReadScope
 from jobs.causality.chains import caused, caused_by
-from jobs.causality.choices import MessageOperation
+from jobs.causality.choices import MESSAGING_OPERATION_ALIASES, MessagingOperation
 from jobs.causality.gaps import find_gaps, propagation_health
 from jobs.causality.ingest import MessageBatchError, parse_messages
 from jobs.causality.models import Message
@@ -48,6 +48,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "tenant_id",
             "event_type",
             "operation",
+            "messaging_operation",
             "published_at",
             "consumed_at",
             "producer_service",
@@ -81,7 +82,18 @@ class MessageIn(serializers.Serializer):
     traceparent = serializers.CharField(required=False, help_text="W3C traceparent, instead of trace_id/span_id")
     tenant_id = serializers.CharField(required=False, max_length=200)
     event_type = serializers.CharField(required=False, max_length=200)
-    operation = serializers.ChoiceField(choices=MessageOperation.choices, required=False)
+    operation = serializers.CharField(
+        required=False, max_length=100, help_text="The business operation (e.g. `checkout`), free text."
+    )
+    messaging_operation = serializers.ChoiceField(
+        choices=[*MessagingOperation.values, *MESSAGING_OPERATION_ALIASES],
+        required=False,
+        help_text=(
+            "OpenTelemetry's messaging.operation.type (create, send, receive, process, settle); publish, produce "
+            "and request are read as send, deliver and consume as process. When absent, an `operation` that names "
+            "one of these fills it."
+        ),
+    )
     published_at = serializers.DateTimeField(required=False, help_text="RFC 3339 with offset")
     consumed_at = serializers.DateTimeField(required=False, help_text="RFC 3339 with offset")
     producer_service = serializers.CharField(required=False, max_length=200)

@@ -13,22 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from console.times import EXAMPLE, parse_rfc3339
-from jobs.causality.choices import MessageOperation
+from jobs.causality.choices import MESSAGING_OPERATION_ALIASES, MessagingOperation, messaging_operation_of
 from jobs.ingest import SURROGATE_MESSAGE, has_unpaired_surrogate
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 MAX_ID_LENGTH = 200
-
-# Operation names other conventions use for the same thing (OpenTelemetry messaging semantic conventions).
-OPERATION_ALIASES = {
-    "send": MessageOperation.PUBLISH,
-    "create": MessageOperation.PUBLISH,
-    "produce": MessageOperation.PUBLISH,
-    "consume": MessageOperation.PROCESS,
-    "settle": MessageOperation.PROCESS,
-}
+MAX_OPERATION_LENGTH = 100  # as an execution's envelope `operation`
+_MESSAGING_NAMES = ", ".join([*MessagingOperation.values, *MESSAGING_OPERATION_ALIASES])
 _TEXT_FIELDS = ("correlation_id", "causation_id", "tenant_id", "event_type", "producer_service", "consumer_service")
 
 
@@ -41,7 +34,8 @@ class MessageEnvelope:
     span_id: str = ""
     tenant_id: str = ""
     event_type: str = ""
-    operation: str = ""
+    operation: str = ""  # the business operation (`checkout`), free text as in an execution's envelope
+    messaging_operation: str = ""  # OpenTelemetry's messaging.operation.type: create, send, receive, process, settle
     published_at: datetime | None = None
     consumed_at: datetime | None = None
     producer_service: str = ""
@@ -110,18 +104,32 @@ def _hex(item: dict[str, Any], name: str, pattern: re.Pattern[str], size: int) -
     return text
 
 
-def _operation(item: dict[str, Any]) -> str:
-    value = item.get("operation")
+def _operation(item: dict[str, Any], name: str) -> str:
+    """`operation`: free text (the business operation), as an execution's envelope takes it."""
+    value = item.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be a string")
+    text = str(value).strip()
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    if has_unpaired_surrogate(text):
+        raise ValueError(SURROGATE_MESSAGE)
+    if len(text) > MAX_OPERATION_LENGTH:
+        raise ValueError(f"is longer than {MAX_OPERATION_LENGTH} characters")
+    return text
+
+
+def _messaging_operation(item: dict[str, Any], name: str) -> str:
+    """`messaging_operation`: one of OpenTelemetry's messaging.operation.type values (or a name read as one)."""
+    value = item.get(name)
     if value in (None, ""):
         return ""
-    if not isinstance(value, str):
-        raise ValueError(f"must be one of {', '.join(MessageOperation.values)}")
-    text = value.strip().lower()
-    if text in MessageOperation.values:
-        return text
-    if text in OPERATION_ALIASES:
-        return str(OPERATION_ALIASES[text])
-    raise ValueError(f"{value!r} is not one of {', '.join(MessageOperation.values)}")
+    found = messaging_operation_of(value) if isinstance(value, str) else ""
+    if not found:
+        raise ValueError(f"{str(value)[:80]!r} is not a messaging operation type: use one of {_MESSAGING_NAMES}")
+    return found
 
 
 def parse_message(index: int, item: Any, errors: list[FieldError]) -> MessageEnvelope | None:
@@ -144,10 +152,11 @@ def parse_message(index: int, item: Any, errors: list[FieldError]) -> MessageEnv
         read(name, _text)
     read("trace_id", _hex, _HEX32, 32)
     read("span_id", _hex, _HEX16, 16)
-    try:
-        values["operation"] = _operation(item)
-    except ValueError as exc:
-        errors.append(FieldError(index, "operation", str(exc)))
+    read("operation", _operation)
+    read("messaging_operation", _messaging_operation)
+    if not values.get("messaging_operation") and values.get("operation"):
+        # Clients written before `messaging_operation` (the SDK among them) sent the messaging type as `operation`.
+        values["messaging_operation"] = messaging_operation_of(values["operation"])
     for name in ("published_at", "consumed_at"):
         raw = item.get(name)
         if raw in (None, ""):

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.causality.choices import MessageOperation
+from jobs.causality.choices import MessagingOperation
 from jobs.querysets import ScopedQuerySet
 
 
@@ -32,7 +32,10 @@ class Message(models.Model):
     span_id = models.CharField(max_length=16, blank=True)
     tenant_id = models.CharField(max_length=200, blank=True)
     event_type = models.CharField(max_length=200, blank=True)
-    operation = models.CharField(max_length=16, choices=MessageOperation.choices, blank=True)
+    # The business operation (`checkout`), free text as in an execution's envelope.
+    operation = models.CharField(max_length=100, blank=True)
+    # What was done with the message: OpenTelemetry's messaging.operation.type.
+    messaging_operation = models.CharField(max_length=16, choices=MessagingOperation.choices, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     consumed_at = models.DateTimeField(null=True, blank=True)
     producer_service = models.CharField(max_length=200, blank=True)

@@ -16,6 +16,7 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
+from jobs.causality.choices import MessagingOperation, messaging_operation_of
 from jobs.causality.envelopes import SPAN_KIND_CLIENT, SPAN_KIND_CONSUMER, SPAN_KIND_PRODUCER, ns_to_datetime
 from jobs.causality.ingest import MessageEnvelope, dedupe
 from jobs.causality.models import Message
@@ -24,6 +25,8 @@ from jobs.models import Execution
 if TYPE_CHECKING:
     from jobs.poststore import StoredRecords
     from traces.poststore import StoredSpans
+
+MESSAGING_OPERATION_KEY = "messaging.operation.type"
 
 # What an envelope says, in Message's column names.
 _ENVELOPE_FIELDS = (
@@ -35,6 +38,7 @@ _ENVELOPE_FIELDS = (
     "tenant_id",
     "event_type",
     "operation",
+    "messaging_operation",
     "published_at",
     "consumed_at",
     "producer_service",
@@ -82,6 +86,7 @@ def record_messages(namespace_id: int, envelopes: Sequence[MessageEnvelope], *, 
                     e.tenant_id,
                     e.event_type,
                     e.operation,
+                    e.messaging_operation,
                     adapt(e.published_at),
                     adapt(e.consumed_at),
                     e.producer_service,
@@ -131,7 +136,9 @@ def envelopes_from_executions(executions: Iterable[Execution]) -> dict[int, list
                 trace_id=e.envelope_trace_id,
                 tenant_id=e.tenant_id,
                 event_type=e.event_type,
-                operation=e.operation if e.operation in ("publish", "receive", "process", "request") else "",
+                operation=e.operation[:100],
+                # The run consumed the message: that is its messaging operation, unless its envelope names one.
+                messaging_operation=messaging_operation_of(e.operation) or MessagingOperation.PROCESS,
                 consumed_at=e.started_at or e.scheduled_at,
             )
         )
@@ -158,7 +165,7 @@ def envelopes_from_spans(spans: Iterable[Any], namespace_id: int | None = None) 
                 causation_id=_fit(s.causation_id),
                 trace_id=s.trace_id if producer else "",
                 span_id=s.span_id if producer else "",
-                operation="publish" if producer else ("process" if s.kind == SPAN_KIND_CONSUMER else ""),
+                messaging_operation=_span_messaging_operation(s, producer),
                 published_at=at if producer else None,
                 consumed_at=at if s.kind == SPAN_KIND_CONSUMER else None,
                 producer_service=service if producer else "",
@@ -166,6 +173,17 @@ def envelopes_from_spans(spans: Iterable[Any], namespace_id: int | None = None) 
             )
         )
     return out
+
+
+def _span_messaging_operation(span: Any, producer: bool) -> str:
+    """The span's own `messaging.operation.type` when it names one, else what its kind says."""
+    named = (span.attributes or {}).get(MESSAGING_OPERATION_KEY) if isinstance(span.attributes, dict) else None
+    found = messaging_operation_of(named) if isinstance(named, str) else ""
+    if found:
+        return found
+    if producer:
+        return MessagingOperation.SEND
+    return MessagingOperation.PROCESS if span.kind == SPAN_KIND_CONSUMER else ""
 
 
 def _fit(text: str, limit: int = 200) -> str:

@@ -42,6 +42,38 @@ def test_a_batch_of_envelopes_is_stored(api, ns):
     assert set(Message.objects.filter(namespace=ns).values_list("message_id", flat=True)) == {"m-1", "m-2"}
 
 
+def test_the_seed_envelope_with_a_business_operation_is_accepted(api, ns):
+    """DESIGN.md's envelope: `operation` is the business operation, as the execution API already stores it."""
+    seed = {
+        "message_id": "msg_9218",
+        "correlation_id": "req_71bd",
+        "causation_id": "msg_9134",
+        "trace_id": TRACE,
+        "tenant_id": "tenant_42",
+        "event_type": "order.created",
+        "operation": "checkout",
+    }
+    response = api.post("/api/v1/messages", seed, format="json")
+    assert response.status_code == 200, response.content
+    [listed] = api.get("/api/v1/messages", {"message_id": "msg_9218"}).json()["results"]
+    assert {k: listed[k] for k in seed} == seed
+    assert listed["messaging_operation"] == ""
+    # The same envelope is an execution's trigger envelope too.
+    run = {"job": "order-fulfilment", "execution_id": "e-1", "envelope": seed}
+    assert api.post("/api/v1/executions", run, format="json").status_code == 200
+
+
+def test_messaging_operation_is_its_own_field(api, ns):
+    body = {"message_id": "m-1", "operation": "checkout", "messaging_operation": "publish"}
+    assert api.post("/api/v1/messages", body, format="json").status_code == 200
+    m = Message.objects.get(namespace=ns, message_id="m-1")
+    assert (m.operation, m.messaging_operation) == ("checkout", "send")
+    bad = api.post("/api/v1/messages", {"message_id": "m-2", "messaging_operation": "teleport"}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "messaging_operation"
+    assert not Message.objects.filter(message_id="m-2").exists()
+
+
 def test_a_replayed_message_does_not_duplicate(api, ns):
     body = [{"message_id": "m-1", "correlation_id": "wf"}]
     for _ in range(3):
