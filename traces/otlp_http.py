@@ -3,8 +3,8 @@
 `receive(request, path, handle)` checks what the specification fixes for any signal, then hands the body to the
 signal's handler (traces/receiver.py for /v1/traces):
 
-- POST only (405 otherwise); `application/x-protobuf` or `application/json` (415 otherwise), answered in the
-  request's content type; `Content-Encoding: gzip` or none (415 otherwise).
+- POST only (405 otherwise); `application/x-protobuf` (or `application/protobuf`) or `application/json` (415
+  otherwise), answered in protobuf or JSON as asked; `Content-Encoding: gzip` or none (415 otherwise).
 - `Authorization: Bearer <token>` with the `ingest` scope: 401 for a missing or wrong token, 403 without the scope.
 - 413 past OTLP_MAX_BODY_BYTES (OTLP_MAX_JSON_BODY_BYTES for JSON), compressed or inflated (enforced while
   inflating, so a gzip bomb never expands into memory); 400 for bad gzip; errors are google.rpc.Status bodies
@@ -36,6 +36,8 @@ from jobs.models import ApiToken
 logger = logging.getLogger("traces.receiver")
 
 PROTOBUF = "application/x-protobuf"
+# `application/protobuf` (the IETF draft's name for the protobuf media type, which some clients send): the same body.
+PROTOBUF_TYPES = (PROTOBUF, "application/protobuf")
 JSON = "application/json"
 _CHUNK = 64 * 1024
 
@@ -73,11 +75,12 @@ def receive(request: HttpRequest, path: str, handle: Handler) -> HttpResponse:
         response = status_response(405, _UNIMPLEMENTED, f"Only POST is supported on {path}.", json_body)
         response["Allow"] = "POST"
         return response
-    if content_type not in (PROTOBUF, JSON):
+    if content_type not in (*PROTOBUF_TYPES, JSON):
         return status_response(
             415,
             INVALID_ARGUMENT,
-            f"Unsupported Content-Type {content_type or '(none)'!r}: use {PROTOBUF} or {JSON}.",
+            f"Unsupported Content-Type {content_type or '(none)'!r}: use {' or '.join(PROTOBUF_TYPES)} (protobuf) "
+            f"or {JSON}.",
             False,
         )
     encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()

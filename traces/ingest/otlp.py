@@ -221,6 +221,7 @@ def _int(value: Any, what: str) -> int:
 
 
 def _enum(value: Any, names: Mapping[str, int], what: str, maximum: int) -> int:
+    """An OTLP enum: its number, or (tolerated) its name, e.g. `SPAN_KIND_SERVER`."""
     if type(value) is int and 0 <= value <= maximum:
         return value
     if value is None or value == "":
@@ -228,10 +229,19 @@ def _enum(value: Any, names: Mapping[str, int], what: str, maximum: int) -> int:
     if isinstance(value, str):
         if value in names:
             return names[value]
-        value = _int(value, what)
+        try:
+            value = _int(value, what)
+        except ValueError:
+            raise ValueError(_enum_problem(value, names, what, maximum)) from None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise ValueError(f"{what} {value!r} is not a known value"[:200])
+        raise ValueError(_enum_problem(value, names, what, maximum))
     return value
+
+
+def _enum_problem(value: Any, names: Mapping[str, int], what: str, maximum: int) -> str:
+    """What an enum field accepts, said in full: `kind 'SERVER' is not a known value: use an integer 0-5 or …`."""
+    shown = repr(value)[:80]
+    return f"{what} {shown} is not a known value: use an integer 0-{maximum} or one of {', '.join(names)}"
 
 
 def _json_value(v: Any) -> Any:
@@ -318,18 +328,18 @@ def _json_span(
         return None
     trace_id = _json_id(s.get("traceId") or s.get("trace_id"), 16, result)
     if trace_id is None or trace_id == _ZERO32:
-        result.reject(f"{where()}: traceId must be 32 hex characters, not all zero")
+        result.reject(f"{where()}: traceId must be 32 hex characters (or 16 bytes in base64), not all zero")
         return None
     span_id = _json_id(s.get("spanId") or s.get("span_id"), 8, result)
     if span_id is None or span_id == _ZERO16:
-        result.reject(f"{where()}: spanId must be 16 hex characters, not all zero")
+        result.reject(f"{where()}: spanId must be 16 hex characters (or 8 bytes in base64), not all zero")
         return None
     raw_parent = s.get("parentSpanId") or s.get("parent_span_id")
     parent = ""
     if raw_parent:
         parent_id = _json_id(raw_parent, 8, result)
         if parent_id is None:
-            result.reject(f"{where()}: parentSpanId must be empty or 16 hex characters")
+            result.reject(f"{where()}: parentSpanId must be empty, 16 hex characters or 8 bytes in base64")
             return None
         parent = "" if parent_id == _ZERO16 else parent_id
     name = s.get("name")
@@ -372,7 +382,7 @@ def _json_span(
             lt = _json_id(_get(link, "traceId", "trace_id"), 16, result)
             ls = _json_id(_get(link, "spanId", "span_id"), 8, result)
             if lt is None or ls is None:
-                raise ValueError("a link's traceId/spanId is not a valid id")
+                raise ValueError("a link's traceId/spanId must be 32/16 hex characters (or 16/8 bytes in base64)")
             links.append(
                 {
                     "trace_id": lt,

@@ -173,6 +173,32 @@ def test_invalid_spans_are_rejected_one_by_one_with_reasons():
     assert "name is missing" in message
 
 
+def test_rejections_name_everything_that_is_accepted():
+    """A message that says "hex" or "integer" sends the sender the wrong way when base64 ids and enum names are
+    read too."""
+    doc = json.loads((FIXTURES / "otlp_json/otlp_checkout_6spans_5services_error_status.json").read_text())
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    first = spans[0]
+    spans[:] = [
+        dict(first, kind="SERVER"),
+        dict(first, spanId="2" * 16, status={"code": "ERROR"}),
+        dict(first, traceId="not-an-id"),
+        dict(first, spanId="3" * 16, kind="SPAN_KIND_SERVER", status={"code": "STATUS_CODE_ERROR"}),
+    ]
+    result = parse_otlp(json.dumps(doc).encode(), json_body=True, aliases={})
+    assert result.rejected == 3
+    [named] = [s for s in result.spans if s.span_id == "3" * 16]
+    assert (named.kind, named.status_code) == (2, 2)  # the enum names are read
+    kind, status, trace_id = result.errors
+    assert "kind 'SERVER' is not a known value" in kind
+    assert "integer 0-5" in kind
+    assert "SPAN_KIND_SERVER" in kind
+    assert "must be an integer" not in kind
+    assert "status.code 'ERROR'" in status
+    assert "STATUS_CODE_ERROR" in status
+    assert "traceId must be 32 hex characters (or 16 bytes in base64)" in trace_id
+
+
 def test_undecodable_bodies_raise_parse_errors():
     with pytest.raises(ParseError):
         parse_otlp(b"\xff\xff\xff", json_body=False)

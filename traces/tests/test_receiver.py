@@ -33,6 +33,13 @@ def test_protobuf_is_stored_and_answered_in_protobuf(otlp, ns, fixtures_dir):
     assert (trace.span_count, trace.error_count, len(trace.services)) == (6, 3, 5)
 
 
+def test_application_protobuf_is_read_as_protobuf(otlp, ns, fixtures_dir):
+    response = otlp.post("/v1/traces", (fixtures_dir / CHECKOUT_PB).read_bytes(), content_type="application/protobuf")
+    assert response.status_code == 200, response.content
+    assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    assert Span.objects.filter(namespace=ns).count() == 6
+
+
 def test_json_is_answered_in_json(otlp, ns, fixtures_dir):
     response = otlp.post("/v1/traces", (fixtures_dir / CHECKOUT_JSON).read_bytes(), content_type=JSON)
     assert response.status_code == 200
@@ -156,7 +163,11 @@ def test_undecodable_bodies_get_400_with_a_status_and_store_nothing(otlp, ns, bo
 
 
 def test_other_content_types_get_415_and_other_methods_405(otlp):
-    assert otlp.post("/v1/traces", b"x", content_type="text/plain").status_code == 415
+    refused = otlp.post("/v1/traces", b"x", content_type="text/plain")
+    assert refused.status_code == 415
+    message = status_pb2.Status.FromString(refused.content).message
+    for accepted in ("application/x-protobuf", "application/protobuf", JSON):
+        assert accepted in message
     assert otlp.post("/v1/traces", b"x", content_type=PB, HTTP_CONTENT_ENCODING="br").status_code == 415
     response = otlp.get("/v1/traces")
     assert response.status_code == 405
