@@ -190,6 +190,12 @@ class Extractor:
             _first(CAUSATION_KEYS, attributes, resource),
         )
 
+    def job_values(self, attributes: Mapping[str, Any], resource: Mapping[str, Any]) -> tuple[str, str, str, str]:
+        """(job.namespace, job.name, job.execution.id, job.shard.id) as `apply` stores them, for a stored span's
+        attributes and resource (`manage.py relink`)."""
+        ns, name, execution, shard = self._values(attributes or {}, resource or {})[:4]
+        return ns[:200], name[:200], execution[:128], shard[:128]
+
     def apply(self, span: ParsedSpan) -> None:
         attributes = span.attributes
         if attributes and not self.interesting.isdisjoint(attributes):
