@@ -33,9 +33,25 @@ def trace_url(trace_id: str, span_id: str | None = None) -> str:
     return f"{url}?span={quote(span_id, safe='')}" if span_id else url
 
 
+def trace_search_url(**filters: str) -> str:
+    """The trace search (/traces/) with these filters; blank ones are left out."""
+    query = urlencode({key: value for key, value in filters.items() if value})
+    return f"/traces/?{query}" if query else "/traces/"
+
+
 def correlation_url(correlation_id: str) -> str:
     # The correlation routes take the rest of the path (`<path:...>`): a slash in the id travels as itself.
     return f"/correlations/{quote(str(correlation_id), safe='')}/"
+
+
+def lookup_url(query: str) -> str:
+    """The lookup box's answer for any id (/search?q=): its page when one record has it, else the matches."""
+    return f"/search?q={quote(str(query), safe='')}"
+
+
+def message_url(message_id: str, correlation_id: str = "") -> str:
+    """Where a message id leads: its workflow when the correlation id is known, else the lookup of the id."""
+    return correlation_url(correlation_id) if correlation_id else lookup_url(message_id)
 
 
 def alert_url(alert_pk: int) -> str:

@@ -30,6 +30,7 @@ from jobs.rows import shard_rows as rows_of_shards
 from jobs.stats import duration_chart, job_figures
 from traces import waterfall as wf_mod
 from traces.models import Span, Trace
+from traces.queries import execution_traces
 
 OVERVIEW_LIMIT = 500
 EXECUTIONS_PER_PAGE = 50
@@ -270,6 +271,8 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
         "execution_url": links.execution_url(ns_name, job_name, eid),
         "trace": trace,
         "trace_url": links.trace_url(execution.trace_id) if execution.trace_id else "",
+        "message_url": links.message_url(execution.message_id, execution.correlation_id),
+        "correlation_url": links.correlation_url(execution.correlation_id) if execution.correlation_id else "",
         "counts": status_list,
         "total": total,
         "failed_total": sum(counts.get(s, 0) for s in FAILURE_STATUSES),
@@ -282,6 +285,9 @@ def execution_detail(request: HttpRequest, namespace: str, job: str, execution_i
         "problems": problems,
         "statuses": RunStatus.choices,
     }
+    if not is_fragment(request):
+        context["linked"] = execution_traces(execution)
+        context["traces_search_url"] = links.trace_search_url(job=f"{ns_name}/{job_name}", execution=eid)
     template = "jobs/_shards.html" if is_fragment(request) else "jobs/execution.html"
     # An htmx swap shows the error box in place (htmx does not swap 4xx answers).
     return render(request, template, context, status=400 if problems and not is_fragment(request) else 200)

@@ -111,14 +111,47 @@ class ShardCountsSerializer(serializers.Serializer):
     by_status = serializers.DictField(child=serializers.IntegerField())
 
 
+class LinkedTraceSerializer(serializers.Serializer):
+    trace_id = serializers.CharField()
+    url = serializers.CharField(help_text="The trace's console page.")
+    relation = serializers.ChoiceField(
+        choices=["execution", "shard", "linked"],
+        help_text="`execution`: the run's own trace_id; `shard`: a shard's trace; `linked`: spans of it belong to "
+        "the run by job attributes or span links.",
+    )
+    shard_id = serializers.CharField(allow_null=True, help_text="The shard that owns the trace, when one does.")
+    root_service = serializers.CharField()
+    root_name = serializers.CharField()
+    start = serializers.DateTimeField()
+    duration_ms = serializers.FloatField()
+    span_count = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    services = serializers.ListField(child=serializers.CharField())
+
+
+class LinkedTracesSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Every trace linked to the execution.")
+    truncated = serializers.BooleanField(help_text="True when `results` lists fewer than `total`.")
+    results = LinkedTraceSerializer(many=True, help_text="Failing traces first, then by start; at most 50.")
+
+
 class ExecutionDetailSerializer(ExecutionSerializer):
-    """One execution, with its shards counted by status (`shard_counts` is set by the view)."""
+    """One execution, with its shards counted by status and its traces (`shard_counts` and `linked_traces` are set
+    by the view)."""
 
     shard_counts = serializers.SerializerMethodField()
+    linked_traces = serializers.SerializerMethodField()
 
     class Meta(ExecutionSerializer.Meta):
-        fields = [*ExecutionSerializer.Meta.fields, "shard_counts"]
+        fields = [*ExecutionSerializer.Meta.fields, "shard_counts", "linked_traces"]
         read_only_fields = fields
+
+    @extend_schema_field(LinkedTracesSerializer)
+    def get_linked_traces(self, run: Execution) -> dict[str, object]:
+        linked = getattr(run, "linked_traces", None)
+        if linked is None:
+            return {"total": 0, "truncated": False, "results": []}
+        return {"total": linked.total, "truncated": linked.truncated, "results": [t.as_dict() for t in linked.traces]}
 
     @extend_schema_field(ShardCountsSerializer)
     def get_shard_counts(self, run: Execution) -> dict[str, object]:

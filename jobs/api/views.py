@@ -48,6 +48,7 @@ from jobs.ingest import (
 )
 from jobs.models import Execution, Job, Namespace, Shard
 from jobs.store import WriteResult, upsert_executions, upsert_shards
+from traces.queries import execution_traces
 
 _INGEST_RESPONSES = {
     200: IngestResultSerializer,
@@ -125,13 +126,14 @@ class ExecutionListIngest(generics.ListAPIView):
 
 
 class ExecutionDetail(generics.RetrieveAPIView):
-    """One execution, with its shards counted by status."""
+    """One execution, with its shards counted by status and every trace linked to it."""
 
     serializer_class = ExecutionDetailSerializer
 
     def get_object(self) -> Execution:
         run = _execution_or_404(self.request, self.kwargs)
         run.shard_status_counts = Shard.objects.filter(execution=run).status_counts()  # type: ignore[attr-defined]
+        run.linked_traces = execution_traces(run)  # type: ignore[attr-defined]
         return run
 
 

@@ -197,8 +197,8 @@ def test_a_signed_in_member_may_read_and_a_signed_in_outsider_may_not_see(client
         ("/api/v1/executions?status=failed&since=7d&trace_id=" + TRACE, 2),
         # token, the execution, the page of shards
         ("/api/v1/jobs/payments/account-migration/executions/run-1/shards", 3),
-        # token, the execution, its shard counts
-        ("/api/v1/jobs/payments/account-migration/executions/run-1", 3),
+        # token, the execution, its shard counts, its linked traces
+        ("/api/v1/jobs/payments/account-migration/executions/run-1", 4),
     ],
 )
 def test_query_counts_do_not_grow_with_rows(path, queries, reader, ns, migration, django_assert_num_queries):

@@ -131,7 +131,7 @@ def test_the_execution_page_counts_shards_in_the_database_and_lists_failing_firs
 ):
     scenario = ft.account_migration(ns)
     url = links.execution_url_of(scenario.execution)
-    with django_assert_num_queries(AUTH + 4):  # execution, status counts, shard page, trace summary
+    with django_assert_num_queries(AUTH + 5):  # execution, status counts, shard page, trace summary, linked traces
         response = owner_client.get(url)
     body = text_of(response)
     assert "Failed <strong>1</strong>" in body
@@ -146,7 +146,7 @@ def test_the_execution_page_counts_shards_in_the_database_and_lists_failing_firs
 def test_the_execution_page_finds_the_shard_of_account_1000002(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns)
     url = links.execution_url_of(scenario.execution)
-    with django_assert_num_queries(AUTH + 5):  # + the filtered count
+    with django_assert_num_queries(AUTH + 6):  # + the filtered count
         response = owner_client.get(url, {"label": "account=1000002"})
     rows = re.findall(r'<a href="([^"]+/shards/[^"]+/)" class="mono">', response.content.decode())
     assert rows == [links.shard_url_of(scenario.failing)]
@@ -214,3 +214,16 @@ def test_the_shard_page_shows_only_the_subtree_under_the_shards_span(owner_clien
     assert "shard-7-child" in body
     assert "shard-8-work" not in body
     assert "orphan" not in body
+
+
+def test_the_label_filter_is_written_one_way_in_the_readme_and_on_the_page(owner_client, ns):
+    """README and the field's placeholder say the same `key:value` (the page reads `key=value` too)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    scenario = ft.account_migration(ns)
+    body = owner_client.get(links.execution_url_of(scenario.execution)).content.decode()
+    [placeholder] = re.findall(r'name="label" value="[^"]*" placeholder="([^"]+)"', body)
+    assert placeholder == "account:1000002"
+    assert f"`{placeholder}`" in readme
+    assert "account=1000002" not in readme

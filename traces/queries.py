@@ -1,0 +1,120 @@
+"""What pages and the API show of traces that belong to a record (the trace search has traces/filtersets.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, Window
+
+from console import links
+from traces.models import Trace
+
+if TYPE_CHECKING:
+    from jobs.models import Execution
+
+EXECUTION_TRACES = 50  # listed on the execution page and in its API detail; the count says how many there are
+
+
+@dataclass(frozen=True)
+class LinkedTrace:
+    trace_id: str
+    relation: str  # "execution" (the record's own trace id), "shard" (a shard's trace), "linked" (by spans)
+    shard_id: str | None
+    root_service: str
+    root_name: str
+    start: datetime
+    duration_ns: int
+    span_count: int
+    error_count: int
+    services: list[str]
+
+    @property
+    def url(self) -> str:
+        return links.trace_url(self.trace_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "url": self.url,
+            "relation": self.relation,
+            "shard_id": self.shard_id,
+            "root_service": self.root_service,
+            "root_name": self.root_name,
+            "start": self.start,
+            "duration_ms": self.duration_ns / 1_000_000,
+            "span_count": self.span_count,
+            "error_count": self.error_count,
+            "services": self.services,
+        }
+
+
+@dataclass(frozen=True)
+class LinkedTraces:
+    total: int = 0
+    traces: list[LinkedTrace] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.traces)
+
+    @property
+    def failing(self) -> int:
+        """Of those listed: the traces with an error span (failing ones are listed first)."""
+        return sum(1 for t in self.traces if t.error_count)
+
+    @property
+    def more_failing(self) -> bool:
+        """More traces with errors may exist than are listed: the list is cut and every listed one failed."""
+        return self.truncated and self.failing == len(self.traces)
+
+
+def execution_traces(execution: Execution, limit: int | None = None) -> LinkedTraces:
+    """The execution's traces, failing first, at most `limit` (EXECUTION_TRACES), with how many there are in all
+    (one query)."""
+    limit = EXECUTION_TRACES if limit is None else limit
+    rows = list(
+        Trace.objects.of_execution(execution)
+        .failing_first()
+        .annotate(total=Window(Count("id")))
+        .values_list(
+            "trace_id",
+            "shard__shard_id",
+            "shard__execution_id",
+            "root_service",
+            "root_name",
+            "start_ns",
+            "duration_ns",
+            "span_count",
+            "error_count",
+            "services",
+            "total",
+        )[:limit]
+    )
+    traces = []
+    for trace_id, shard_id, shard_exec, service, name, start_ns, duration_ns, spans, errors, services, _ in rows:
+        shard_id = shard_id if shard_exec == execution.pk else None
+        if trace_id == execution.trace_id:
+            relation = "execution"
+        elif shard_id is not None:
+            relation = "shard"
+        else:
+            relation = "linked"
+        traces.append(
+            LinkedTrace(
+                trace_id,
+                relation,
+                shard_id,
+                service,
+                name,
+                datetime.fromtimestamp(start_ns // 1_000_000_000, tz=UTC).replace(
+                    microsecond=(start_ns % 1_000_000_000) // 1000
+                ),
+                duration_ns,
+                spans,
+                errors,
+                list(services or []),
+            )
+        )
+    return LinkedTraces(rows[0][-1] if rows else 0, traces)
