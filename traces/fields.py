@@ -27,3 +27,17 @@ class JSONTextField(models.JSONField):
         if value is None or not isinstance(value, str | bytes):
             return value
         return json.loads(value, cls=self.decoder)
+
+
+class EqualityIndex(models.Index):
+    """An index for equality lookups only: `USING hash` on PostgreSQL, a plain index elsewhere (SQLite has no hash).
+
+    For Span.span_id (the lookup box's span ids), measured on this machine: a hash index costs PostgreSQL ~3 µs per
+    inserted row, a btree 5 to 9 µs (random 16-hex keys compared through the database collation), against a span's
+    ~23 µs COPY. A hash index answers `=` and nothing else, which is all a pasted id needs.
+    """
+
+    def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
+        if schema_editor.connection.vendor == "postgresql":
+            using = " USING hash"
+        return super().create_sql(model, schema_editor, using=using, **kwargs)

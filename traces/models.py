@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Execution, Job, Namespace, Shard
-from traces.fields import JSONTextField
+from traces.fields import EqualityIndex, JSONTextField
 from traces.querysets import SpanQuerySet, TraceQuerySet
 
 
@@ -103,6 +103,9 @@ class Span(models.Model):
                 name="span_job_shard_idx",
                 condition=~Q(job_shard_id=""),
             ),
+            # Lookup by span id (a span id pasted into the lookup box, console/lookup.py): a hash index on
+            # PostgreSQL, the cheapest to keep up per stored span (traces/fields.py).
+            EqualityIndex(fields=["span_id"], name="span_span_id_idx"),
             # Lookup by message id and the causality walk.
             models.Index(fields=["namespace", "message_id"], name="span_message_idx", condition=~Q(message_id="")),
             models.Index(

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from console.lookup import resolve
 from jobs.auth import Access, ReadScope
 
-KINDS = ["trace", "execution", "shard", "message", "correlation", "alert"]
+KINDS = ["trace", "span", "execution", "shard", "message", "correlation", "alert"]
 
 
 class LookupMatchSerializer(serializers.Serializer):
@@ -34,7 +34,10 @@ class LookupResultSerializer(serializers.Serializer):
 class LookupQuerySerializer(serializers.Serializer):
     id = serializers.CharField(
         max_length=300,
-        help_text="A trace id, execution id, shard id, message id, correlation id or alert fingerprint.",
+        help_text=(
+            "A trace id (or a prefix of 8+ hex digits), span id, W3C traceparent, execution id, shard id, "
+            "message id, correlation id or alert fingerprint."
+        ),
     )
 
 
@@ -50,7 +53,11 @@ class LookupView(APIView):
                 "id",
                 str,
                 required=True,
-                description="A trace id, execution id, shard id, message id, correlation id or alert fingerprint.",
+                description=(
+                    "A trace id (or a prefix of 8+ hex digits: several traces that share it are all listed), a "
+                    "span id, a W3C traceparent, an execution id, shard id, message id, correlation id or alert "
+                    "fingerprint."
+                ),
             )
         ],
         responses={

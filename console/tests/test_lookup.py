@@ -130,3 +130,56 @@ def test_an_id_with_a_nul_character_resolves_to_nothing_instead_of_failing(ns, w
     from console.lookup import resolve
 
     assert resolve("run\x0077", [ns.pk]) == []
+
+
+@pytest.fixture
+def spans(ns, world):
+    """Two stored traces whose ids share their first 10 hex digits, one span each."""
+    from tests import factories_traces as ft
+
+    first, second = "abcdef0123" + "1" * 22, "abcdef0123" + "2" * 22
+    for trace_id, span_id in ((first, "00f067aa0ba902b7"), (second, "1111222233334444")):
+        ft.span(ns, trace_id, span_id=span_id, service="account-service", name="validate")
+        ft.summarise(ns, trace_id)
+    return {"first": first, "second": second}
+
+
+def test_a_span_id_opens_its_trace_at_the_span(reader, outsider_api, spans):
+    (match,) = _results(reader, "00F067AA0BA902B7")
+    assert match["kind"] == "span"
+    assert match["url"] == f"/traces/{spans['first']}/?span=00f067aa0ba902b7"
+    assert match["ids"] == {"trace_id": spans["first"], "span_id": "00f067aa0ba902b7"}
+    assert _results(outsider_api, "00f067aa0ba902b7") == []
+
+
+def test_a_traceparent_opens_its_trace_at_the_span(reader, outsider_api, spans, world):
+    (match,) = _results(reader, f"00-{spans['first']}-00f067aa0ba902b7-01")
+    assert (match["kind"], match["url"]) == ("span", f"/traces/{spans['first']}/?span=00f067aa0ba902b7")
+    # As pasted from a header dump; a span the console lacks still finds its trace.
+    (match,) = _results(reader, f"traceparent: 00-{spans['first']}-{'9' * 16}-01")
+    assert (match["kind"], match["url"]) == ("trace", f"/traces/{spans['first']}/")
+    # A run that names the trace before its spans arrived.
+    (match,) = _results(reader, f"00-{world['run'].trace_id}-{'9' * 16}-00")
+    assert (match["kind"], match["ids"]["execution_id"]) == ("execution", "run-77")
+    assert _results(outsider_api, f"00-{spans['first']}-00f067aa0ba902b7-01") == []
+    # Not a traceparent: a zero id or version ff.
+    assert _results(reader, f"ff-{spans['first']}-00f067aa0ba902b7-01") == []
+    assert _results(reader, f"00-{'0' * 32}-00f067aa0ba902b7-01") == []
+
+
+def test_a_trace_id_prefix_of_eight_digits_opens_the_one_trace_it_names(reader, outsider_api, spans):
+    (match,) = _results(reader, spans["first"][:12])
+    assert (match["kind"], match["url"]) == ("trace", f"/traces/{spans['first']}/")
+    assert _results(outsider_api, spans["first"][:12]) == []
+    assert _results(reader, spans["first"][:7]) == []  # too short to mean one trace
+
+
+def test_an_ambiguous_prefix_lists_every_candidate(client, owner, reader, spans):
+    found = _results(reader, "ABCDEF0123")
+    assert {m["url"] for m in found} == {f"/traces/{spans['first']}/", f"/traces/{spans['second']}/"}
+    client.force_login(owner)
+    page = client.get("/search", {"q": "abcdef0123"})
+    assert page.status_code == 200  # listed, not redirected
+    body = page.content.decode()
+    assert f"/traces/{spans['first']}/" in body
+    assert f"/traces/{spans['second']}/" in body
