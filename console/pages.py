@@ -4,6 +4,7 @@ an empty form field sends, and HTML escaping for the rows long lists join in Pyt
 from __future__ import annotations
 
 from html import escape as _html_escape
+from typing import Any
 
 from django.http import HttpRequest, QueryDict
 
@@ -22,6 +23,29 @@ def filled(params: QueryDict) -> QueryDict:
         if kept:
             data.setlist(key, kept)
     return data
+
+
+def blank_parameters(params: QueryDict) -> bool:
+    """Whether a query string carries a parameter with nothing in it (`?job=&shard=`, what a GET form sends)."""
+    return any(not value.strip() for _, values in params.lists() for value in values)
+
+
+def url_without_blanks(request: HttpRequest) -> str:
+    """The request's path and query string, its blank parameters dropped: the shareable URL of what it shows."""
+    encoded = filled(request.GET).urlencode()
+    return f"{request.path}?{encoded}" if encoded else request.path
+
+
+def query_url(request: HttpRequest, **changes: Any) -> str:
+    """This page's URL with some parameters replaced (None drops one) and no blank ones: `?service=api&page=2`."""
+    params = filled(request.GET)
+    for key, value in changes.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    encoded = params.urlencode()
+    return f"{request.path}?{encoded}" if encoded else request.path
 
 
 def escape(value: object) -> str:

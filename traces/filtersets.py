@@ -7,9 +7,11 @@ Values are plain strings, so a GET form binds it as is.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import django_filters
+from django import forms
 from django.core.validators import RegexValidator
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
@@ -20,12 +22,61 @@ from jobs.filtersets import MomentFilter
 from traces.models import Span, Trace, TraceService
 
 _BIGINT = 2**63
+_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m|min|h)?$")
+_DURATION_MS = {
+    "ns": 1e-6,
+    "us": 1e-3,
+    "µs": 1e-3,
+    "ms": 1.0,
+    "s": 1000.0,
+    "m": 60_000.0,
+    "min": 60_000.0,
+    "h": 3_600_000.0,
+}
+SCHEDULER_ORIGIN = ("traffic.origin", "scheduler")  # what the SDK puts on spans of calls a scheduler originated
 
 
 def to_ns(when: datetime) -> int:
     """Nanoseconds since the epoch, held to the range of the bigint columns it is compared with."""
     ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
     return max(-_BIGINT, min(ns, _BIGINT - 1))
+
+
+def parse_duration_ms(value: str) -> float:
+    """A duration as people write it, in milliseconds: `1.5s`, `200ms`, `500us`, `2m`, `1h`; a bare number is ms."""
+    match = _DURATION.match(value.strip().lower())
+    if match is None:
+        raise forms.ValidationError(
+            "%(value)r is not a duration: use a number with a unit, e.g. 1.5s, 200ms or 500us (a bare number is ms)",
+            params={"value": value[:80]},
+        )
+    return float(match.group(1)) * _DURATION_MS[match.group(2) or "ms"]
+
+
+class DurationField(forms.CharField):
+    def clean(self, value: str | None) -> float | None:  # type: ignore[override]
+        value = super().clean(value)
+        return parse_duration_ms(value) if value else None
+
+
+class DurationFilter(django_filters.Filter):
+    field_class = DurationField
+
+
+def span_attribute_is(key: str, wanted: str) -> Exists:
+    """A span of the outer trace (or its resource) carries key=wanted. Cast: a plain text comparison on both
+    databases (SQLite would otherwise read the value as JSON)."""
+    spans = Span.objects.filter(namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"))
+    spans = spans.annotate(
+        _a=Cast(KeyTextTransform(key, "attributes"), CharField()),
+        _r=Cast(KeyTextTransform(key, "resource"), CharField()),
+    )
+    return Exists(spans.filter(Q(_a=wanted) | Q(_r=wanted)))
+
+
+def scheduler_originated() -> Exists:
+    """The trace holds a span marked `traffic.origin=scheduler` (a call the scheduler originated, not user traffic)."""
+    return span_attribute_is(*SCHEDULER_ORIGIN)
 
 
 class TraceFilterSet(django_filters.FilterSet):
@@ -35,9 +86,13 @@ class TraceFilterSet(django_filters.FilterSet):
         field_name="execution__execution_id", label="Execution", help_text="The scheduler's execution id."
     )
     shard = django_filters.CharFilter(field_name="shard__shard_id", label="Shard", help_text="A shard id.")
-    service = django_filters.CharFilter(method="filter_service", label="Service", help_text="Any span's service.")
+    service = django_filters.CharFilter(
+        method="filter_service", label="Service", help_text="Any span's service (case-insensitive)."
+    )
     operation = django_filters.CharFilter(
-        method="filter_operation", label="Operation", help_text="The root span's name, or any span's name."
+        method="filter_operation",
+        label="Operation",
+        help_text="The root span's name, or any span's name (case-insensitive).",
     )
     status = django_filters.ChoiceFilter(
         method="filter_status",
@@ -47,6 +102,23 @@ class TraceFilterSet(django_filters.FilterSet):
     )
     min_duration_ms = django_filters.NumberFilter(method="filter_min_duration", min_value=0, label="Min duration (ms)")
     max_duration_ms = django_filters.NumberFilter(method="filter_max_duration", min_value=0, label="Max duration (ms)")
+    min_duration = DurationFilter(
+        method="filter_min_duration",
+        label="Min duration",
+        help_text="With a unit: `1.5s`, `200ms`, `500us`, `2m` (a bare number is ms).",
+    )
+    max_duration = DurationFilter(
+        method="filter_max_duration",
+        label="Max duration",
+        help_text="With a unit: `1.5s`, `200ms`, `500us`, `2m` (a bare number is ms).",
+    )
+    origin = django_filters.ChoiceFilter(
+        method="filter_origin",
+        choices=[("scheduler", "scheduler"), ("user", "user")],
+        label="Traffic",
+        help_text="`scheduler`: a span is marked traffic.origin=scheduler (a call a scheduler originated); "
+        "`user`: none is.",
+    )
     # The executions list's time filter: one reading of times (console/times.py), one message for a bad one.
     since = MomentFilter(method="filter_since", label="Since", help_text="RFC 3339, a date, or an age like `24h`.")
     until = MomentFilter(method="filter_until", label="Until", help_text="RFC 3339, a date, or an age like `1h`.")
@@ -69,6 +141,9 @@ class TraceFilterSet(django_filters.FilterSet):
             "status",
             "min_duration_ms",
             "max_duration_ms",
+            "min_duration",
+            "max_duration",
+            "origin",
             "since",
             "until",
             "attr",
@@ -85,14 +160,30 @@ class TraceFilterSet(django_filters.FilterSet):
         return queryset.filter(job__name=job)
 
     def filter_service(self, queryset: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
-        rows = TraceService.objects.filter(trace=OuterRef("pk"), service=value.strip())
+        """Case-insensitive: the spellings stored in the caller's namespaces that match, then the indexed equality
+        (without a request, a case-insensitive match per trace)."""
+        wanted = value.strip()
+        request = getattr(self, "request", None)
+        if request is not None:
+            from jobs.auth import Access
+            from traces.queries import stored_services
+
+            spellings = [s for s in stored_services(Access.of(request).readable) if s.lower() == wanted.lower()]
+            rows = TraceService.objects.filter(trace=OuterRef("pk"), service__in=spellings or [wanted])
+        else:
+            rows = TraceService.objects.filter(trace=OuterRef("pk"), service__iexact=wanted)
         return queryset.filter(Exists(rows))
 
     def filter_operation(self, queryset: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
+        wanted = value.strip()
         any_span = Span.objects.filter(
-            namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"), name=value.strip()
+            namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"), name__iexact=wanted
         )
-        return queryset.filter(Q(root_name=value.strip()) | Exists(any_span))
+        return queryset.filter(Q(root_name__iexact=wanted) | Exists(any_span))
+
+    def filter_origin(self, queryset: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
+        marked = scheduler_originated()
+        return queryset.filter(marked if value == "scheduler" else ~marked)
 
     def filter_status(self, queryset: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
         if value == "error":
@@ -118,11 +209,5 @@ class TraceFilterSet(django_filters.FilterSet):
             key = key.strip()
             if not sep or not key:
                 continue  # the form validated the first; a malformed repeat narrows nothing
-            spans = Span.objects.filter(namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"))
-            # Cast: a plain text comparison on both databases (SQLite would otherwise read the value as JSON)
-            spans = spans.annotate(
-                _a=Cast(KeyTextTransform(key, "attributes"), CharField()),
-                _r=Cast(KeyTextTransform(key, "resource"), CharField()),
-            )
-            queryset = queryset.filter(Exists(spans.filter(Q(_a=wanted) | Q(_r=wanted))))
+            queryset = queryset.filter(span_attribute_is(key, wanted))
         return queryset

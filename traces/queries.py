@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -118,3 +119,58 @@ def execution_traces(execution: Execution, limit: int | None = None) -> LinkedTr
             )
         )
     return LinkedTraces(rows[0][-1] if rows else 0, traces)
+
+
+# --- what the trace search's pickers offer ------------------------------------------------------------------------
+
+PICKER_LIMIT = 500  # services (or operations) a picker lists at most
+OPERATION_WINDOW = 5000  # the newest traces whose root operations the operation picker lists
+
+# Distinct services per namespace by a loose index scan: one probe of (namespace, service, -start_ns) per service
+# (a recursive CTE, since PostgreSQL has no skip scan), never a read of every per-trace row.
+_PG_SERVICES = """
+WITH RECURSIVE found(ns, service, n) AS (
+    SELECT n.ns, (SELECT min(service) FROM traces_traceservice WHERE namespace_id = n.ns), 1
+    FROM unnest(%(ns)s::bigint[]) AS n(ns)
+    UNION ALL
+    SELECT f.ns, (SELECT min(service) FROM traces_traceservice WHERE namespace_id = f.ns AND service > f.service),
+           f.n + 1
+    FROM found f WHERE f.service IS NOT NULL AND f.n < %(limit)s
+)
+SELECT DISTINCT service FROM found WHERE service IS NOT NULL ORDER BY service
+"""
+
+
+def stored_services(namespace_ids: Iterable[int]) -> list[str]:
+    """Every service with a span stored in these namespaces, sorted as people read them (case aside), at most
+    PICKER_LIMIT per namespace."""
+    from django.db import connection
+
+    from traces.models import TraceService
+
+    ids = sorted(namespace_ids)
+    if not ids:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_SERVICES, {"ns": ids, "limit": PICKER_LIMIT})
+            found = [row[0] for row in cursor.fetchall()]
+    else:
+        rows = TraceService.objects.filter(namespace_id__in=ids).order_by("service").values_list("service", flat=True)
+        found = list(rows.distinct()[:PICKER_LIMIT])
+    return sorted(found, key=lambda name: (name.lower(), name))
+
+
+def recent_operations(namespace_ids: Iterable[int]) -> list[tuple[str, str]]:
+    """(service, operation) of the root spans of the newest OPERATION_WINDOW traces, sorted: what the operation
+    picker offers (the search itself also matches any span's name). One index range over (namespace, -start_ns)."""
+    ids = sorted(namespace_ids)
+    if not ids:
+        return []
+    newest = (
+        Trace.objects.filter(namespace_id__in=ids)
+        .order_by("-start_ns")
+        .values_list("root_service", "root_name")[:OPERATION_WINDOW]
+    )
+    pairs = {(service, name[:200]) for service, name in newest if name}
+    return sorted(pairs, key=lambda p: (p[0].lower(), p[1].lower()))[:PICKER_LIMIT]
