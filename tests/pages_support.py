@@ -1,6 +1,7 @@
 """Shared by the console page tests: a signed-in client and a switch that stubs other features' template tags.
 
-The job, execution and shard pages include template tags owned by other features (sampling, alerts, causality).
+The job, execution, shard and trace pages include template tags owned by other features (sampling, alerts,
+causality).
 Their queries are theirs to pin; `own_queries_only` swaps those tags for empty ones so the counts pinned here are
 the page's own.
 """
@@ -17,7 +18,7 @@ from django.template import engines
 FEATURE_TAGS = {
     "jobs.sampling.tags": ["sampling_policy"],
     "jobs.alerts.tags": ["execution_alerts"],
-    "jobs.causality.tags": ["causality_panel", "propagation_health"],
+    "jobs.causality.tags": ["causality_panel", "propagation_health", "trace_causality"],
 }
 # Every signed-in page request costs: the session, the user, and the caller's memberships (Access.of).
 AUTH = 3

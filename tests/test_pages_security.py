@@ -99,11 +99,26 @@ def hostile_data(ns):
     return job, run, shard, tid, root
 
 
+def handler_attributes(html: str) -> list[str]:
+    """Event-handler attributes (`onerror=`, `onclick=`...) of the page's elements, as a browser parses them: an
+    escaped ` onerror=` inside an attribute's quoted value (a hostile span name offered in a <datalist>) is text."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend(f"<{tag} {name}=" for name, _ in attrs if name.lower().startswith("on"))
+
+    Parser().feed(html)
+    return found
+
+
 def assert_inert(html: str, url: str) -> None:
     assert "<script>alert" not in html, url
     assert "<img src=x" not in html, url
     assert not re.search(r"""href=["']?\s*javascript:""", html, re.IGNORECASE), url
-    assert not re.search(r"<[^>]+\son\w+\s*=", html), url  # no event-handler attribute anywhere
+    assert handler_attributes(html) == [], url  # no event-handler attribute anywhere
 
 
 def test_hostile_span_names_attributes_errors_and_labels_render_inert(client, owner, ns):
@@ -141,7 +156,7 @@ def test_pages_carry_a_csp_and_need_no_inline_script_or_style(client, owner, sce
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url  # every script is a file
         assert not re.search(r"\sstyle\s*=", html), url
         assert "<style" not in html, url
-        assert not re.search(r"<[^>]+\son\w+\s*=", html), url
+        assert handler_attributes(html) == [], url
 
 
 def test_lookup_goes_straight_to_a_single_match(client, owner, scenario):

@@ -151,6 +151,7 @@ def message_hop(env: Envelope, depth: int = 0) -> Hop:
         service=env.producer_service,
         trace_id=env.trace_id,
         span_id=env.span_id,
+        url=links.message_url(env.message_id, env.correlation_id),  # its workflow (else the lookup of its id)
         wait=env.queue_wait,
         depth=depth,
     )

@@ -1,4 +1,6 @@
-"""`{% causality_panel obj %}` (execution and shard pages) and `{% propagation_health job %}` (job page)."""
+"""`{% causality_panel obj %}` (execution and shard pages), `{% propagation_health job %}` (job page) and
+`{% trace_causality namespace_id trace_id %}` (trace page: the messages it published, their consumers, its
+workflows)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from console import links
 from jobs.causality.chains import caused, caused_by, human_duration
 from jobs.causality.gaps import GAP_KINDS, find_gaps
 from jobs.causality.gaps import propagation_health as health_of
+from jobs.causality.published import trace_causality as causality_of_trace
 from jobs.models import Execution, Shard
 
 register = template.Library()
@@ -69,6 +72,15 @@ def propagation_health(context: dict[str, Any], job: Any) -> SafeString:
             "api_url": f"/api/v1{links.job_url(job.namespace.name, job.name)[:-1]}/propagation",
         },
     )
+
+
+@register.simple_tag
+def trace_causality(namespace_id: int, trace_id: str) -> SafeString:
+    """The trace's workflows and the messages it published, with who consumed them (nothing when it has none)."""
+    found = causality_of_trace(namespace_id, trace_id)
+    if found.empty:
+        return SafeString("")
+    return render_to_string("jobs/causality/_trace.html", {"c": found})
 
 
 @register.filter

@@ -173,6 +173,7 @@ def workflow(namespace: Namespace, correlation_id: str) -> Workflow:
         hop = message_hop(env)
         row = Row.of(
             hop,
+            url=hop.trace_url,  # on its own workflow's page, a message leads to the span that published it
             node=f"m:{env.message_id}",
             end=env.consumed_at
             or min((c.started_at for c in env.consumers if c.started_at), default=None)

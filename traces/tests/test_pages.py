@@ -17,6 +17,7 @@ from tests.pages_support import AUTH, text_of
 from traces.models import Span
 
 fast_passwords = pages_support.fast_passwords
+own_queries_only = pages_support.own_queries_only
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -27,6 +28,7 @@ def owner_client(client, owner):
     return client
 
 
+@pytest.mark.usefixtures("own_queries_only")
 def test_the_trace_page_shows_the_waterfall_the_owner_and_the_failing_span(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns)
     with django_assert_num_queries(AUTH + 4):  # summary with owners, waterfall columns, selected span, links here

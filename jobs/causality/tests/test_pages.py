@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.choices import Trigger
+from jobs.models import Message
 from tests import factories
 from tests import factories_causality as fc
 
@@ -200,3 +201,45 @@ def test_the_panel_lists_a_bounded_number_of_follow_ons(ns):
     html = render("{% causality_panel run %}", run=run)
     assert html.count("invoice.requested invoice-") == 25
     assert "and 5 more on the" in html
+
+
+def test_the_origin_requests_trace_links_its_workflow_and_names_its_consumers(
+    owner, outsider, ns, django_assert_num_queries
+):
+    """POST /orders published order.created; the trace page says which workflow that is and which run consumed
+    it, both as links."""
+    run = build_workflow(ns)
+    req_trace = Message.objects.get(message_id="order").trace_id
+    fc.span(ns, req_trace, name="orders publish", service="shop-api", kind=fc.PRODUCER, message_id="order",
+            correlation_id="wf-1")  # fmt: skip
+    client = signed_in(owner)
+    html = client.get(f"/traces/{req_trace}/").content.decode()
+    section = html[html.index('id="trace-causality"') :]
+    section = section[: section.index("</section>")]
+    assert 'href="/correlations/wf-1/" class="mono correlation-link">wf-1</a>' in section
+    assert re.search(
+        r'href="/correlations/wf-1/" class="message-link">order.created <span class="mono">order</span>', section
+    )
+    assert f'href="/jobs/payments/invoice/runs/{run.execution_id}/" class="consumer-link">invoice #run</a>' in section
+    # Its cost is bounded whatever the trace published.
+    with django_assert_num_queries(5):
+        render("{% trace_causality ns_id trace_id %}", ns_id=ns.pk, trace_id=req_trace)
+    # A trace that published nothing shows nothing, in two queries.
+    quiet = factories.trace_id()
+    fc.span(ns, quiet)
+    with django_assert_num_queries(2):
+        assert render("{% trace_causality ns_id trace_id %}", ns_id=ns.pk, trace_id=quiet).strip() == ""
+    # Another namespace's trace of the same id is not this one.
+    assert signed_in(outsider).get(f"/traces/{req_trace}/").status_code == 404
+
+
+def test_message_ids_on_the_panel_and_the_workflow_page_are_links(owner, ns):
+    run = build_workflow(ns)
+    panel = render("{% causality_panel run %}", run=run)
+    assert re.search(r'<a href="/correlations/wf-1/">order.created order</a>', panel)
+    page = signed_in(owner).get("/correlations/wf-1/").content.decode()
+    # On its own workflow's page a message leads to the span that published it (its producer trace here).
+    req_trace = Message.objects.get(message_id="order").trace_id
+    assert re.search(rf'<a href="/traces/{req_trace}/">order.created order</a>', page)
+    execution_page = signed_in(owner).get(f"/jobs/payments/invoice/runs/{run.execution_id}/").content.decode()
+    assert 'href="/correlations/wf-1/" class="mono message-link">order</a>' in execution_page
