@@ -6,7 +6,7 @@ Every page, API response and lookup result builds its links here; nothing else f
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from console.converters import escape_id
 
@@ -14,6 +14,12 @@ from console.converters import escape_id
 def _seg(value: object) -> str:
     """A path segment for an id (console/converters.py): `etl/daily` is `etl%252Fdaily`, reachable, not split."""
     return quote(escape_id(str(value)), safe="")
+
+
+def overview_url(**filters: str) -> str:
+    """The jobs overview, filtered (`namespace`, `status`, `q`); blank filters are left out."""
+    query = urlencode({key: value for key, value in filters.items() if value})
+    return f"/?{query}" if query else "/"
 
 
 def job_url(namespace: str, job: str) -> str:

@@ -101,6 +101,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             "namespaces": namespaces,
             "statuses": LAST_STATUS_CHOICES,
             "failing_count": sum(1 for e in entries if e["f"].failing_now),
+            "failing_url": links.overview_url(
+                namespace=request.GET.get("namespace", ""), q=request.GET.get("q", ""), status="failing"
+            ),
             "running_count": sum(e["f"].running for e in entries),
         },
     )

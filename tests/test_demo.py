@@ -127,6 +127,27 @@ def check_background_jobs_are_healthy_and_sampling_shows_on_their_runs(demo_outp
     assert "failing shard: /jobs/payments/account-migration/runs/" in demo_output
 
 
+def check_the_incidents_alerts_arrived_through_the_alertmanager_webhook_and_link_their_runs(
+    demo_output: str,
+) -> None:
+    from jobs.alerts.models import Alert
+
+    assert "alerts posted to /api/v1/alerts/alertmanager" in demo_output
+    payments = _client("payments")
+    alerts = {a["labels"]["job"]: a for a in _all(payments, "/api/v1/alerts", {})}
+    migration = alerts["account-migration"]
+    assert (migration["status"], migration["source"]) == ("firing", "alertmanager")
+    (linked,) = migration["executions"]
+    assert (linked["status"], linked["shard_id"]) == ("failed", "acct-1000002")
+    assert linked["shard_url"].endswith("/shards/acct-1000002/")
+    assert alerts["ledger-reconcile"]["status"] == "resolved"
+    shop = {a["labels"]["job"]: a for a in _all(_client("shop"), "/api/v1/alerts", {})}
+    assert shop["nightly-export"]["name"] == "JobRunSlow"
+    assert shop["nightly-export"]["executions"][0]["status"] == "succeeded"
+    assert shop["inventory-sync"]["status"] == "resolved"
+    assert Alert.objects.filter(receiver="jobtrace").count() == 4
+
+
 def check_if_empty_does_nothing_once_jobs_exist(demo_output: str) -> None:
     before = Execution.objects.count()
     out = StringIO()
@@ -141,6 +162,7 @@ CHECKS = [
     check_the_http_task_service_without_sdk_joins_the_trace_and_its_user_traffic_is_told_apart,
     check_an_order_workflow_walks_from_the_job_back_to_the_request_and_forward,
     check_background_jobs_are_healthy_and_sampling_shows_on_their_runs,
+    check_the_incidents_alerts_arrived_through_the_alertmanager_webhook_and_link_their_runs,
     check_if_empty_does_nothing_once_jobs_exist,
 ]
 

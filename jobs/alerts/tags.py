@@ -43,6 +43,12 @@ def link_execution_url(link: AlertLink) -> str:
 
 
 @register.filter
+def link_job_url(link: AlertLink) -> str:
+    job = link.execution.job
+    return links.job_url(job.namespace.name, job.name)
+
+
+@register.filter
 def link_shard_url(link: AlertLink) -> str:
     if link.shard is None:
         return ""

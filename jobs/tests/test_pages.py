@@ -64,6 +64,20 @@ def test_the_overview_filters_by_namespace_status_and_name(owner_client, ns):
     assert "hourly-sync" not in owner_client.get("/", {"namespace": "search-team"}).content.decode()
 
 
+def test_the_failing_now_badge_links_to_the_failing_filter(owner_client, ns):
+    factories.execution(factories.job(ns, "nightly-export"), status=RunStatus.FAILED)
+    factories.execution(factories.job(ns, "hourly-sync"), status=RunStatus.SUCCEEDED)
+    body = owner_client.get("/").content.decode()
+    [href] = re.findall(r'<a class="chip st st-red" id="failing-now" href="([^"]+)">1 failing now</a>', body)
+    assert href == "/?status=failing"
+    followed = owner_client.get(href).content.decode()
+    assert "nightly-export" in followed
+    assert "hourly-sync" not in followed
+    # Within a namespace filter, it keeps the namespace.
+    body = owner_client.get("/", {"namespace": ns.name}).content.decode()
+    assert f'href="/?namespace={ns.name}&amp;status=failing"' in body
+
+
 def test_the_overview_shows_only_the_callers_namespaces(owner_client, ns, other_ns):
     factories.job(ns, "ours")
     factories.job(other_ns, "theirs-secret-job")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -157,8 +158,45 @@ def test_one_click_from_the_alert_page_to_the_failing_shard_in_chromium(
         page.get_by_role("link", name="SettlementFailed").click()
         page.wait_for_url("**/alerts/*/")
         assert page.get_by_role("heading", name="Linked executions").is_visible()
-        page.get_by_role("link", name="acct-1000002").click()
+        # Styled: the status is a red badge, the labels a table whose job and shard are links.
+        badge = page.locator("#alert-status")
+        assert badge.inner_text().lower() == "firing"
+        assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(253, 236, 236)"
+        assert page.locator("table.labels-table a.label-link", has_text="settlement-migration").is_visible()
+        assert page.locator("table.labels-table a.label-link", has_text="acct-1000002").is_visible()
+        from tests.browser.conftest import SCREENSHOTS
+
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "alert.png", full_page=True)
+        page.locator(".alert-executions").get_by_role("link", name="acct-1000002").click()
         page.wait_for_url("**/runs/run-42/shards/acct-1000002/")
     finally:
         context.close()
     assert not [text for text in problems if "Content Security Policy" in text], problems
+
+
+def test_the_alert_page_shows_a_status_badge_and_its_labels_as_a_table_with_links(client, teammate, linked, ns):
+    alert, _ = linked
+    alert.labels = {**alert.labels, "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "severity": "page"}
+    alert.save(update_fields=["labels"])
+    client.force_login(teammate)
+    page = client.get(f"/alerts/{alert.pk}/").content.decode()
+    assert '<span class="badge status-firing" id="alert-status">Firing</span>' in page
+    assert "alerts/alerts.css" in page
+    rows = dict(re.findall(r'<tr><th scope="row" class="mono">([^<]+)</th><td>(.*?)</td></tr>', page))
+    assert rows["job"] == '<a href="/jobs/payments/settlement-migration/" class="label-link">settlement-migration</a>'
+    run_link = '<a href="/jobs/payments/settlement-migration/runs/run-42/" class="label-link">run-42</a>'
+    assert rows["execution_id"] == run_link
+    assert 'href="/jobs/payments/settlement-migration/runs/run-42/shards/acct-1000002/"' in rows["shard_id"]
+    assert 'href="/traces/4bf92f3577b34da6a3ce929d0e0e4736/"' in rows["trace_id"]
+    assert rows["severity"] == "page"  # a label that names nothing stays text
+    # The linked executions name their job as a link too.
+    assert '<td><a href="/jobs/payments/settlement-migration/">settlement-migration</a></td>' in page
+
+
+def test_a_label_naming_a_run_the_alert_is_not_linked_to_stays_text(client, teammate, ns):
+    labels = {"alertname": "Other", "job": "no-such-job", "execution_id": "run-9"}
+    (stored,) = store_notification(parse_alertmanager(fa.notification(fa.alert(labels, timezone.now()))), ns).alerts
+    client.force_login(teammate)
+    page = client.get(f"/alerts/{stored.alert.pk}/").content.decode()
+    assert "label-link" not in page

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.demo.alerts import WEBHOOK, send_alerts
 from jobs.demo.runner import SCALES, Demo
 from jobs.demo.server import serve_console
 from jobs.demo.setup import has_data, prepare
@@ -36,9 +37,12 @@ class Command(BaseCommand):
             result = Demo(
                 options["url"], tokens, seed=options["seed"], scale=options["scale"], log=self.stdout.write
             ).run()
+            alerts = send_alerts(options["url"], tokens, log=self.stdout.write)
         else:
             with serve_console() as url:
                 result = Demo(url, tokens, seed=options["seed"], scale=options["scale"], log=self.stdout.write).run()
+                # The incidents' alerts, as Alertmanager would post them: the page a responder starts from.
+                alerts = send_alerts(url, tokens, log=self.stdout.write)
         seconds = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
@@ -46,6 +50,10 @@ class Command(BaseCommand):
                 f"in {seconds:.0f} s"
             )
         )
+        self.stdout.write(f"demo: {len(alerts)} alerts posted to {WEBHOOK}")
+        if alerts:
+            result.urls["alerts"] = "/alerts/"
+            result.urls["first_alert"] = alerts[0]
         if result.dropped_records:
             self.stdout.write(self.style.WARNING(f"demo: {result.dropped_records} records could not be posted"))
         for what, url in result.urls.items():
