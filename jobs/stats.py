@@ -135,6 +135,15 @@ class DurationChart:
     max_ms: int
     slow_count: int
 
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for b in self.bars if b.failed)
+
+    @property
+    def y_ticks(self) -> list[tuple[str, int]]:
+        """The y axis, top to bottom: (label, duration in ms) at the longest run, half of it and zero."""
+        return [(format_ms(ms), ms) for ms in (self.max_ms, self.max_ms // 2, 0)]
+
 
 # A run is compared with the median of the runs before it (up to this many), once there are at least MIN_BASELINE.
 BASELINE_RUNS = 20

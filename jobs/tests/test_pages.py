@@ -118,6 +118,27 @@ def test_the_job_page_makes_a_five_to_fifteen_second_regression_stand_out(owner_
     assert "15.2 s" in body
 
 
+def test_the_job_chart_has_a_y_axis_and_a_legend_of_separate_keys_and_sampling_sits_below_the_runs(owner_client, ns):
+    job = factories.job(ns, "nightly-ecommerce")
+    now = timezone.now()
+    for i in range(6):
+        start = now - timedelta(days=6 - i)
+        seconds = 17.6 if i == 5 else 4.0
+        status = RunStatus.FAILED if i == 2 else RunStatus.SUCCEEDED
+        factories.execution(job, f"run-{i}", started_at=start, finished_at=start + timedelta(seconds=seconds),
+                            status=status)  # fmt: skip
+    body = text_of(owner_client.get(links.job_url(ns.name, job.name)))
+    axis = re.search(r'<div class="y-axis" aria-hidden="true">(.*?)</div>', body).group(1)
+    assert re.findall(r'<span class="y-tick">([^<]+)</span>', axis) == ["17.6 s", "8.8 s", "0 ms"]
+    legend = re.search(r'<ul class="legend chart-legend">(.*?)</ul>', body).group(1)
+    items = re.findall(r"<li>(.*?)</li>", legend)
+    assert len(items) == 3
+    assert "failed" in items[2]
+    assert 'id="failed-count">1<' in items[2]
+    assert "longest" not in legend  # the axis says it; the legend lists only what the colours mean
+    assert body.index("<h2>Executions</h2>") < body.index('id="sampling"')
+
+
 def test_the_job_page_lists_executions_with_shard_counts_and_filters_them(owner_client, ns):
     job = factories.job(ns, "batch")
     bad = factories.execution(job, "bad-run", status=RunStatus.FAILED, trace_id=factories.trace_id(), sampled=True)
