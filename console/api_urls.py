@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.views import SpectacularAPIView
 
 from console.api.lookup import LookupView
-from console.api.schema import ApiDocsView
+from console.api.schema import ApiDocsView, SchemaView
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("lookup", LookupView.as_view(), name="api-lookup"),
-    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema", SchemaView.as_view(), name="api-schema"),
     path("docs", ApiDocsView.as_view(), name="api-docs"),
 ]

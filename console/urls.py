@@ -26,6 +26,7 @@ urlpatterns = [
     # Pages (and the OTLP/HTTP receiver, POST /v1/traces, in traces.urls)
     path("search", views.search, name="lookup"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include("jobs.urls")),  # /, /jobs/<ns>/<job>/, runs, shards
     path("", include("jobs.sampling.urls")),  # /jobs/<ns>/<job>/sampling (the job page's form)
     path("", include("jobs.alerts.urls")),  # /alerts/

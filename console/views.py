@@ -1,11 +1,12 @@
-"""Cross-cutting pages: the lookup box's results (`/search?q=`) and a health check."""
+"""Cross-cutting pages: the lookup box's results (`/search?q=`), a health check, and /favicon.ico."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -36,3 +37,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Clients that ask for /favicon.ico (pages name theirs in a <link rel="icon">) get the console's icon."""
+    return HttpResponsePermanentRedirect(static("console/favicon.svg"))

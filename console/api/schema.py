@@ -1,12 +1,14 @@
 """The OpenAPI schema's own pieces: how Jobtrace's bearer tokens authenticate, the errors every endpoint can answer,
-and the interactive docs page (/api/v1/docs)."""
+the schema's view (/api/v1/schema, readable in a browser) and the interactive docs page (/api/v1/docs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.views import SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -62,6 +64,20 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             if "{" in path and "content" in responses.get("404", {}):
                 responses["404"]["content"].setdefault("text/html", {"schema": {"type": "string"}})
     return result
+
+
+class SchemaView(SpectacularAPIView):
+    """The schema as YAML (`?format=json` for JSON). YAML goes out as `application/vnd.oai.openapi`, which a browser
+    downloads instead of showing; a request that accepts HTML (a person opening the URL) gets the same YAML as
+    `text/yaml`, which browsers display. API clients see no change."""
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        renderer = getattr(response, "accepted_renderer", None)
+        browser = "text/html" in request.META.get("HTTP_ACCEPT", "")
+        if browser and renderer is not None and renderer.media_type == "application/vnd.oai.openapi":
+            response.content_type = "text/yaml; charset=utf-8"
+        return response
 
 
 class ApiDocsView(SpectacularSwaggerSplitView):
