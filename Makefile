@@ -51,7 +51,7 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/
 	$(PY) manage.py demo --if-empty
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py runserver --sign-in $(HOST):$(PORT)  # its last line: where to sign in, as whom, the password
 
 # Production-style server: gunicorn's gevent worker (WEB_CONCURRENCY workers, default 2), request bodies read
 # within a deadline, static files by whitenoise; console/gunicorn.conf.py and docs/serving.md (nginx in front).

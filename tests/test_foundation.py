@@ -176,6 +176,6 @@ def test_ensure_admin_creates_the_login_once_and_names_the_address_the_console_i
     call_command("ensure_admin", "--url", "http://127.0.0.1:8799/", stdout=first)
     call_command("ensure_admin", "--url", "http://127.0.0.1:8799/", stdout=again)
     assert "Sign in at http://127.0.0.1:8799/ as 'admin'" in first.getvalue()
-    assert "Admin login exists: sign in as 'admin' at http://127.0.0.1:8799/" in again.getvalue()
+    assert "Admin login exists. Sign in at http://127.0.0.1:8799/ as 'admin' with password" in again.getvalue()
     username, password = (tmp_path / "admin-password.txt").read_text().split()
     assert get_user_model().objects.get(username=username).check_password(password)

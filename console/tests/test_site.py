@@ -45,3 +45,44 @@ def test_the_schema_opened_in_a_browser_is_shown_not_downloaded(client):
     # API clients get what they got before; JSON on request.
     assert client.get("/api/v1/schema", HTTP_ACCEPT="*/*")["Content-Type"].startswith("application/vnd.oai.openapi")
     assert client.get("/api/v1/schema?format=json").json()["openapi"].startswith("3")
+
+
+def test_ensure_admin_points_at_the_saved_password_on_every_run(settings, tmp_path, monkeypatch):
+    """The second `make run` said only "Admin login exists"; it now says how to sign in."""
+    import io
+
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setenv("JOBTRACE_ADMIN_PASSWORD", "pw-local-admin-1")
+    first, again = io.StringIO(), io.StringIO()
+    call_command("ensure_admin", "--url", "http://127.0.0.1:8000/", stdout=first)
+    call_command("ensure_admin", "--url", "http://127.0.0.1:8000/", stdout=again)
+    assert "pw-local-admin-1" in first.getvalue()
+    line = again.getvalue().strip()
+    assert line.startswith("Admin login exists. Sign in at http://127.0.0.1:8000/ as 'admin'")
+    assert "'pw-local-admin-1'" in line
+    assert str(tmp_path / "admin-password.txt") in line
+
+
+def test_make_run_prints_the_sign_in_line_last_once_the_server_listens(settings, tmp_path):
+    """`runserver --sign-in` (what `make run` calls last) ends its start-up output with the sign-in line."""
+    import io
+    from pathlib import Path
+
+    from console.management.commands.runserver import Command
+
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "admin-password.txt").write_text("admin\npw-saved-1\n")
+    out = io.StringIO()
+    command = Command(stdout=out)
+    command.addr, command.port, command._raw_ipv6, command.protocol = "127.0.0.1", "8000", False, "http"
+    command.sign_in = True
+    command.on_bind(8000)
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert "Starting development server at http://127.0.0.1:8000/" in out.getvalue()
+    assert lines[-1].endswith(f"Sign in at http://127.0.0.1:8000/ as 'admin' with password 'pw-saved-1' (saved in "
+                              f"{tmp_path / 'admin-password.txt'}).")  # fmt: skip
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    run = makefile[makefile.index("\nrun:") :].split("\n\n")[0]
+    assert run.strip().splitlines()[-1].strip().startswith("$(PY) manage.py runserver --sign-in")

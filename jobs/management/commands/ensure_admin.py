@@ -4,9 +4,10 @@ import os
 import secrets
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
+
+from console.signin import admin_username, password_file, sign_in_line
 
 
 class Command(BaseCommand):
@@ -18,13 +19,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         url = options["url"]
         User = get_user_model()
-        username = os.environ.get("JOBTRACE_ADMIN_USER", "admin")
+        username = admin_username()
         if User.objects.filter(username=username).exists():
-            self.stdout.write(f"Admin login exists: sign in as {username!r} at {url}")
+            self.stdout.write(f"Admin login exists. {sign_in_line(url)}")
             return
         password = os.environ.get("JOBTRACE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
-        path = settings.VAR_DIR / "admin-password.txt"
+        path = password_file()
         path.parent.mkdir(exist_ok=True)
         path.write_text(f"{username}\n{password}\n")
         path.chmod(0o600)
