@@ -200,3 +200,31 @@ def test_the_failing_now_badge_filters_the_overview_and_every_page_has_a_favicon
     response = wide.goto(f"{live_server.url}/api/v1/schema")
     assert response.headers["content-type"].startswith("text/yaml")
     assert wide.locator("body").inner_text().startswith("openapi: 3")
+
+
+def test_from_a_consumer_run_to_its_workflow_to_the_origin_request_and_forward_to_its_consumer(wide, live_server, ns):
+    """Message ids are links; the origin request's trace names its workflow and the run that consumed its message."""
+    from jobs.choices import Trigger
+    from tests import factories_causality as fc
+
+    request_trace = factories.trace_id()
+    fc.span(ns, request_trace, name="POST /orders", service="storefront", kind=fc.PRODUCER, message_id="msg-9218",
+            correlation_id="req-71bd")  # fmt: skip
+    ft.summarise(ns, request_trace)
+    fc.message(ns, "msg-9218", correlation_id="req-71bd", causation_id="req-71bd", trace_id=request_trace,
+               event_type="order.created", published_at=timezone.now() - timedelta(minutes=5))  # fmt: skip
+    run = factories.execution(factories.job(ns, "order-fulfilment"), "fulfil-1", trigger=Trigger.EVENT,
+                              message_id="msg-9218", correlation_id="req-71bd", causation_id="req-71bd",
+                              started_at=timezone.now() - timedelta(minutes=4))  # fmt: skip
+    wide.goto(f"{live_server.url}{links.execution_url_of(run)}")
+    wide.click("a.message-link:has-text('msg-9218')")
+    wide.wait_for_url(re.compile(r"/correlations/req-71bd/$"))
+    wide.goto(f"{live_server.url}{links.trace_url(request_trace)}")
+    panel = wide.locator("#trace-causality")
+    expect(panel.locator("a.correlation-link")).to_have_text("req-71bd")
+    panel.locator("a.consumer-link", has_text="order-fulfilment #fulfil-1").click()
+    wide.wait_for_url(re.compile(r"/runs/fulfil-1/$"))
+    # A standalone run without shards shows no empty shard card and no filter.
+    expect(wide.locator("input[name=label]")).to_have_count(0)
+    expect(wide.locator("h2", has_text="Shards")).to_have_count(0)
+    assert wide.problems == []
