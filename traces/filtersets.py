@@ -13,7 +13,7 @@ from datetime import datetime
 import django_filters
 from django import forms
 from django.core.validators import RegexValidator
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
@@ -74,9 +74,25 @@ def span_attribute_is(key: str, wanted: str) -> Exists:
     return Exists(spans.filter(Q(_a=wanted) | Q(_r=wanted)))
 
 
-def scheduler_originated() -> Exists:
-    """The trace holds a span marked `traffic.origin=scheduler` (a call the scheduler originated, not user traffic)."""
-    return span_attribute_is(*SCHEDULER_ORIGIN)
+def root_origin() -> Subquery:
+    """The root span's `traffic.origin`: a scalar subquery (one probe of the unique (namespace, trace id, span id)
+    index per trace), which PostgreSQL evaluates row by row; an EXISTS it would turn into a hashed scan of every span
+    carrying the attribute."""
+    root = Span.objects.filter(
+        namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id"), span_id=OuterRef("root_span_id")
+    ).order_by()
+    return Subquery(root.values_list(Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField()))[:1])
+
+
+def scheduler_originated() -> Q:
+    """Scheduler-originated traffic, as the trace summary tells it in one index probe per trace: the trace belongs to
+    a job (linking gave it a job, execution or shard: the scheduler's call and everything downstream of it), or its
+    root span is marked `traffic.origin=scheduler` (a service that received the scheduler's call, the scheduler
+    sending no spans itself). Needs `root_origin` annotated as `_root_origin`. Never a read of every span of a
+    trace: a 50,000-span trace costs what a small one does."""
+    return (
+        Q(job__isnull=False) | Q(execution__isnull=False) | Q(shard__isnull=False) | Q(_root_origin=SCHEDULER_ORIGIN[1])
+    )
 
 
 class TraceFilterSet(django_filters.FilterSet):
@@ -116,8 +132,9 @@ class TraceFilterSet(django_filters.FilterSet):
         method="filter_origin",
         choices=[("scheduler", "scheduler"), ("user", "user")],
         label="Traffic",
-        help_text="`scheduler`: a span is marked traffic.origin=scheduler (a call a scheduler originated); "
-        "`user`: none is.",
+        help_text="`scheduler`: the trace belongs to a job (run), or its root span is marked "
+        "traffic.origin=scheduler (a call a scheduler made); `user`: neither. Traces of no job are probed at their "
+        "root span, one index lookup each.",
     )
     # The executions list's time filter: one reading of times (console/times.py), one message for a bad one.
     since = MomentFilter(method="filter_since", label="Since", help_text="RFC 3339, a date, or an age like `24h`.")
@@ -183,7 +200,12 @@ class TraceFilterSet(django_filters.FilterSet):
 
     def filter_origin(self, queryset: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
         marked = scheduler_originated()
-        return queryset.filter(marked if value == "scheduler" else ~marked)
+        queryset = queryset.alias(_root_origin=root_origin())
+        if value == "scheduler":
+            return queryset.filter(marked)
+        # NULL-safe "not": a root span without the attribute (or no root span) is user traffic.
+        unmarked = Q(_root_origin__isnull=True) | ~Q(_root_origin=SCHEDULER_ORIGIN[1])
+        return queryset.filter(unmarked, job__isnull=True, execution__isnull=True, shard__isnull=True)
 
     def filter_status(self, queryset: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
         if value == "error":

@@ -16,10 +16,8 @@ from django.utils.safestring import SafeString, mark_safe
 from console.pages import escape, truncate
 from traces.waterfall import format_ns
 
-SCHEDULER_MARK = (
-    '<span class="tag origin-scheduler" title="A span of this trace is marked traffic.origin=scheduler: '
-    'a call the scheduler originated, not user traffic">scheduler</span>'
-)
+# Scheduler-originated, not user traffic (the page's legend says what that means); short, as 200 rows may carry it.
+SCHEDULER_MARK = '<span class="tag origin-scheduler">scheduler</span>'
 
 
 def trace_result_rows(results: Iterable[dict[str, Any]]) -> SafeString:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from tests import factories, pages_support
 from tests import factories_traces as ft
 from tests.pages_support import AUTH
+from traces.models import Trace
 
 fast_passwords = pages_support.fast_passwords
 
@@ -162,6 +163,22 @@ def test_scheduler_traffic_is_marked_and_can_be_searched_for(owner_client, api, 
     assert len(rows(owner_client.get("/traces/", {"origin": "user"}))) == 4
     found = api.get("/api/v1/traces", {"origin": "scheduler"}).json()["results"]
     assert [t["trace_id"] for t in found] == [shop["sync"]]
+
+
+def test_a_trace_of_a_job_run_is_scheduler_traffic_and_the_mark_never_reads_a_whole_trace(owner_client, ns, shop):
+    run = factories.execution(factories.job(ns, "inventory-sync"), "sync-1")
+    owned = trace(ns, service="scheduler", name="run inventory-sync", minutes_ago=5)
+    Trace.objects.filter(trace_id=owned).update(execution=run, job=run.job)
+    assert set(rows(owner_client.get("/traces/", {"origin": "scheduler"}))) == {shop["sync"], owned}
+    # Only the root span is looked at for the attribute: a mark deep inside a trace of no run does not count, so
+    # a 50,000-span trace costs one probe like any other.
+    deep = factories.trace_id()
+    start = ft.ns_of(timezone.now() - timedelta(minutes=3))
+    root = ft.span(ns, deep, service="gateway", name="GET /", start_ns=start)
+    ft.span(ns, deep, parent=root.span_id, service="inventory-service", start_ns=start + 1,
+            attributes={"traffic.origin": "scheduler"})  # fmt: skip
+    ft.summarise(ns, deep)
+    assert deep not in rows(owner_client.get("/traces/", {"origin": "scheduler"}))
 
 
 def test_blank_parameters_are_dropped_from_the_url(owner_client, shop):
