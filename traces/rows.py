@@ -115,3 +115,15 @@ def scatter(rows: Sequence[tuple[int, int, bool, bool, str, str]]) -> Scatter | 
 
 def _clock(ns: int) -> str:
     return f"{datetime.fromtimestamp(ns / 1e9, tz=UTC):%Y-%m-%d %H:%M:%S}"
+
+
+def scatter_points(chart: Scatter) -> SafeString:
+    """The scatter's points as SVG, joined here like the rows (a template loop over 200 points costs ~10 ms)."""
+    out = []
+    for p in chart.points:
+        classes = "point" + (" failing" if p.failing else "") + (" scheduler" if p.scheduler else "")
+        out.append(
+            f'<a href="{escape(p.url)}" class="point-link"><circle class="{classes}" cx="{p.x}" cy="{p.y}" r="5">'
+            f"<title>{escape(p.label)}</title></circle></a>"
+        )
+    return mark_safe("".join(out))  # noqa: S308 -- every interpolated value is escaped or numeric

@@ -22,7 +22,7 @@ from jobs.auth import Access
 from traces.filtersets import TraceFilterSet, root_origin, scheduler_originated
 from traces.models import Trace
 from traces.queries import recent_operations, stored_services
-from traces.rows import scatter, trace_result_rows
+from traces.rows import scatter, scatter_points, trace_result_rows
 from traces.waterfall import format_ns
 
 # --- trace search -------------------------------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
                 bool(r["t"].error_count),
                 bool(r["t"].scheduler),
                 r["url"],
-                f"{r['started']:%Y-%m-%d %H:%M:%S} {r['t'].root_service}: {r['t'].root_name[:80]} "
+                f"{r['started']:%H:%M:%S} {r['t'].root_service}: {r['t'].root_name[:60]} "
                 f"({format_ns(r['t'].duration_ns)})",
             )
             for r in results
@@ -160,6 +160,7 @@ def trace_search(request: HttpRequest) -> HttpResponse:
         "results": results,
         "results_html": trace_result_rows(results),
         "chart": chart,
+        "chart_points": scatter_points(chart) if chart else "",
         "sort": sort[0] if sort else DEFAULT_SORT,
         "columns": _column_links(request, sort[0] if sort else DEFAULT_SORT),
         "page_number": number,
