@@ -152,7 +152,7 @@ def test_trace_search_sorts_pages_draws_the_scatter_and_keeps_urls_clean(wide, l
     wide.click("button:has-text('Search')")
     wide.wait_for_url(re.compile(r"/traces/\?origin=scheduler$"))
     expect(wide.locator("a.trace-link")).to_have_count(1)
-    expect(wide.locator(".tag.origin-scheduler")).to_have_count(1)
+    expect(wide.locator("table.traces .tag.origin-scheduler")).to_have_count(1)
     wide.select_option("select[name=origin]", "")
     wide.click("button:has-text('Search')")
     wide.wait_for_url(re.compile(r"/traces/$"))
