@@ -63,8 +63,16 @@ def _export(count: int, service: str, seed: int, first_trace: str | None = None)
     return body
 
 
-def _post(url: str, token: str, body: bytes) -> requests.Response:
+def _post(url: str, token: str, body: bytes, attempts: int = 3) -> requests.Response:
+    """POST as an OTLP exporter does: a 503 is retried after its Retry-After, a bounded number of times (on a
+    loaded machine a statement can outlast the statement timeout once). The old per-trace locks failed every
+    attempt alike, so the retry hides nothing."""
     headers = {"Content-Type": PB, "Authorization": f"Bearer {token}"}
+    for _ in range(attempts - 1):
+        response = requests.post(f"{url}/v1/traces", data=body, headers=headers, timeout=120)
+        if response.status_code != 503:
+            return response
+        time.sleep(min(float(response.headers.get("Retry-After", "1")), 5))
     return requests.post(f"{url}/v1/traces", data=body, headers=headers, timeout=120)
 
 
