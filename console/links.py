@@ -26,6 +26,11 @@ def job_url(namespace: str, job: str) -> str:
     return f"/jobs/{_seg(namespace)}/{_seg(job)}/"
 
 
+def retention_url(namespace: str) -> str:
+    """Where the job page's retention form posts (jobs/retention/)."""
+    return f"/jobs/{_seg(namespace)}/retention"
+
+
 def execution_url(namespace: str, job: str, execution_id: str) -> str:
     return f"{job_url(namespace, job)}runs/{_seg(execution_id)}/"
 

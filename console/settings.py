@@ -103,6 +103,7 @@ TEMPLATES = [
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
                 "sampling_tags": "jobs.sampling.tags",
+                "retention_tags": "jobs.retention.tags",
             },
         },
     },
@@ -229,6 +230,12 @@ JOBTRACE_RETRY_AFTER_SECONDS = env_int("JOBTRACE_RETRY_AFTER_SECONDS", 5, minimu
 # A Jaeger query service to fetch traces the console does not have (query-through), e.g. http://jaeger:16686.
 JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
 JAEGER_TIMEOUT_SECONDS = env_float("JAEGER_TIMEOUT_SECONDS", 3.0)
+# Retention (manage.py prune; per namespace, its admin may change them): days spans and logs are kept, and days
+# executions, shards, messages, alerts and trace summaries are kept.
+JOBTRACE_SPAN_RETENTION_DAYS = env_int("JOBTRACE_SPAN_RETENTION_DAYS", 7, minimum=1)
+JOBTRACE_RECORD_RETENTION_DAYS = env_int("JOBTRACE_RECORD_RETENTION_DAYS", 90, minimum=1)
+# Daily span partitions created ahead of today (PostgreSQL) by manage.py prune and the monitor loop.
+JOBTRACE_PARTITIONS_AHEAD_DAYS = env_int("JOBTRACE_PARTITIONS_AHEAD_DAYS", 3, minimum=1)
 # Extra span attribute names read as job attributes, "alias=canonical" pairs, e.g.
 # "xxl.job.id=job.name,xxl.job.log_id=job.execution.id".
 JOBTRACE_ATTRIBUTE_ALIASES = env_list("JOBTRACE_ATTRIBUTE_ALIASES", [])

@@ -29,6 +29,7 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("jobs.urls")),  # /, /jobs/<ns>/<job>/, runs, shards
     path("", include("jobs.sampling.urls")),  # /jobs/<ns>/<job>/sampling (the job page's form)
+    path("", include("jobs.retention.urls")),  # /jobs/<ns>/retention (the job page's retention form)
     path("", include("jobs.alerts.urls")),  # /alerts/
     path("", include("jobs.causality.urls")),  # /correlations/<correlation_id>/
     path("", include("traces.urls")),  # /traces/, /v1/traces

@@ -63,6 +63,8 @@ class Access:
     readable: frozenset[int]
     writable: frozenset[int]
     token: ApiToken | None = None
+    # Namespaces whose settings (retention) the caller may change: a user's admin memberships; never a token's.
+    administered: frozenset[int] = frozenset()
 
     @classmethod
     def of(cls, request: HttpRequest | Request) -> Access:
@@ -83,12 +85,13 @@ class Access:
                 access = cls(frozenset(), frozenset())
             elif user.is_superuser:
                 ids = frozenset(Namespace.objects.values_list("id", flat=True))
-                access = cls(ids, ids)
+                access = cls(ids, ids, administered=ids)
             else:
                 rows = Membership.objects.filter(user=user).values_list("namespace_id", "role")
                 readable = frozenset(ns for ns, _ in rows)
                 writable = frozenset(ns for ns, role in rows if Role(role).can_edit)
-                access = cls(readable, writable)
+                administered = frozenset(ns for ns, role in rows if role == Role.ADMIN)
+                access = cls(readable, writable, administered=administered)
         request._jobtrace_access = access  # type: ignore[union-attr]
         return access
 

@@ -32,6 +32,10 @@ class Namespace(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Retention (jobs/retention/): days spans (and logs) are kept, days executions, shards, messages, alerts and
+    # trace summaries are kept. Empty: the site default (JOBTRACE_SPAN_RETENTION_DAYS, JOBTRACE_RECORD_RETENTION_DAYS).
+    span_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    record_retention_days = models.PositiveIntegerField(null=True, blank=True)
 
     objects: ClassVar[NamespaceQuerySet] = NamespaceQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -40,6 +44,16 @@ class Namespace(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def span_retention(self) -> int:
+        """Days this namespace's spans and logs are kept (its own setting, else the site default)."""
+        return self.span_retention_days or settings.JOBTRACE_SPAN_RETENTION_DAYS
+
+    @property
+    def record_retention(self) -> int:
+        """Days this namespace's executions, shards, messages, alerts and trace summaries are kept."""
+        return self.record_retention_days or settings.JOBTRACE_RECORD_RETENTION_DAYS
 
 
 class Membership(models.Model):

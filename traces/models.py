@@ -7,13 +7,14 @@ and searches never recompute it per request.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Execution, Job, Namespace, Shard
+from traces import partitions
 from traces.fields import EqualityIndex, JSONTextField
 from traces.querysets import SpanQuerySet, TraceQuerySet
 
@@ -88,7 +89,12 @@ class Span(models.Model):
     class Meta:
         ordering = ["start_ns", "span_id"]
         constraints = [
-            models.UniqueConstraint(fields=["namespace", "trace_id", "span_id"], name="span_ns_trace_span_uniq"),
+            # The idempotence key. `start_ns` is in it because on PostgreSQL the table is range-partitioned by day
+            # on it (traces/partitions.py), and a partitioned table's unique keys must hold the partition key; a
+            # retry resends a span with its start, so it still hits the key.
+            models.UniqueConstraint(
+                fields=["namespace", "trace_id", "span_id", "start_ns"], name="span_ns_trace_span_uniq"
+            ),
         ]
         indexes = [
             # Linking by attributes: spans that name an execution, looked up when the execution arrives.
@@ -117,6 +123,11 @@ class Span(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service}: {self.name} ({self.trace_id}/{self.span_id})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Not the ingest path (traces/store.py, which creates a missing day itself): the ORM's single writes.
+        partitions.ensure_for_values(partitions.SPANS, [self.start_ns])
+        super().save(*args, **kwargs)
 
     @property
     def end_ns(self) -> int:

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 
 
 class SpanQuerySet(ScopedQuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        """The days of these spans have a partition first (PostgreSQL; traces/partitions.py)."""
+        from traces import partitions
+
+        objs = list(objs)
+        partitions.ensure_for_values(partitions.SPANS, [o.start_ns for o in objs])
+        return super().bulk_create(objs, *args, **kwargs)
+
     def of_trace(self, trace_id: str) -> Self:
         return self.filter(trace_id=trace_id)
 

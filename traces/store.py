@@ -23,11 +23,11 @@ from typing import Any
 
 import orjson
 import psycopg
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.models import Namespace
-from traces import locks, summaries
+from traces import locks, partitions, summaries
 from traces.ingest.spans import ParsedSpan, dedupe
 from traces.models import Span, SpanLink
 from traces.poststore import StoredSpans, span_steps
@@ -60,6 +60,7 @@ _COLUMNS = (
     "causation_id",
 )
 _TRACE_ID = _COLUMNS.index("trace_id")  # a COPY row's trace id
+_START = _COLUMNS.index("start_ns")  # a COPY row's start, the partition key
 # A COPY row's fields that summaries.SUMMARY_FIELDS names, in that order (the row holds them as stored).
 _summary_fields = operator.itemgetter(*(_COLUMNS.index(name) for name in summaries.SUMMARY_FIELDS))
 _STAGE = "jobtrace_span_stage3"  # "3": JSON columns as json (a new name, not an old session's shape)
@@ -77,7 +78,7 @@ _COLS = ", ".join(_COLUMNS)
 _INSERT = f"""
 INSERT INTO traces_span ({_COLS}, received_at)
 SELECT {_COLS}, received_at FROM {_STAGE} ORDER BY ord
-ON CONFLICT (namespace_id, trace_id, span_id) DO NOTHING
+ON CONFLICT (namespace_id, trace_id, span_id, start_ns) DO NOTHING
 RETURNING trace_id, span_id
 """  # noqa: S608
 _COPY = f"COPY traces_span ({_COLS}, received_at) FROM STDIN"
@@ -165,7 +166,14 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
             )
             new = summaries.new_traces(namespace_id, trace_ids)  # under the lock, before writing
             rows = list(_rows(namespace_id, unique, timezone.now()))
-            keys = _copy_insert(rows)
+            try:
+                keys = _copy_insert(rows)
+            except (psycopg.Error, DatabaseError) as exc:
+                if not partitions.is_missing_partition(exc):
+                    raise
+                # A day with no partition yet (a clock far off, spans replayed from long ago): create it, again.
+                partitions.create_for_values(partitions.SPANS, {row[_START] for row in rows})
+                keys = _copy_insert(rows)
             stored = unique if keys is None else [s for s in unique if (s.trace_id, s.span_id) in keys]
             # A new trace's stored spans are exactly its rows here: summarised from them, not read back.
             summaries.store_new(namespace_id, (_summary_fields(row) for row in rows if row[_TRACE_ID] in new))
@@ -251,7 +259,8 @@ def _copy_insert(rows: list[tuple[Any, ...]]) -> set[tuple[str, str]] | None:
             return None
     except psycopg.errors.UniqueViolation:
         pass
-    with connection.cursor() as cursor:
+    # In a savepoint of its own too: a row whose day has no partition fails here as well, and the writer retries.
+    with transaction.atomic(), connection.cursor() as cursor:
         _ensure_stage(cursor)
         with cursor.cursor.copy(f"COPY {_STAGE} (ord, {_COLS}, received_at) FROM STDIN") as copy:
             for i, row in enumerate(rows):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -21,6 +20,7 @@ from console import links
 from console.lookup import normalise_trace_id
 from jobs.auth import Access
 from jobs.models import Execution
+from traces import query_through, retention
 from traces import waterfall as wf_mod
 from traces.download import otlp_json
 from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace
@@ -98,7 +98,7 @@ def _trace_or_404(request: HttpRequest, raw_trace_id: str) -> tuple[str, int, Tr
     trace = (
         Trace.objects.in_namespaces(readable)
         .filter(trace_id=trace_id)
-        .select_related("job__namespace", "execution__job__namespace", "shard__execution")
+        .select_related("namespace", "job__namespace", "execution__job__namespace", "shard__execution")
         .order_by("namespace_id")
         .first()
     )
@@ -130,15 +130,14 @@ def _query_through(readable: frozenset[int], trace_id: str) -> tuple[int | None,
     answered, so the page can say "Jaeger is unreachable" instead of a bare "not found". Bounded by
     settings.JAEGER_TIMEOUT_SECONDS.
     """
-    if not settings.JAEGER_QUERY_URL or len(readable) != 1:
+    if not query_through.configured() or len(readable) != 1:
         return None, ""
     from jobs.models import Namespace
-    from traces.jaeger import fetch_missing_trace
 
     namespace = Namespace.objects.filter(id__in=readable).first()
     if namespace is None:
         return None, ""
-    result = fetch_missing_trace(namespace, trace_id)
+    result = query_through.fetch_missing_trace(namespace, trace_id)
     if result.found:
         return namespace.pk, ""
     return None, result.message
@@ -192,6 +191,12 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     except TraceNotHere as missing:
         return _no_spans_yet(request, trace_id, backend=missing.backend)
     wf = _waterfall(ns_id, trace_id, trace)
+    expired = retention.expired_by(trace) if trace is not None else None
+    if expired is not None and not wf.rows:
+        found, backend = _query_through_expired(trace)  # type: ignore[arg-type]
+        if not found:
+            return _expired(request, trace, expired, backend)  # type: ignore[arg-type]
+        wf = _waterfall(ns_id, trace_id, trace)
     selected = request.GET.get("span", "").strip().lower()
     if selected not in wf.index_of:
         failing = wf.failing_span()
@@ -216,6 +221,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         {
             "trace_id": trace_id,
             "trace": trace,
+            "expired_days": expired if expired is not None and trace and len(wf.rows) < trace.span_count else None,
             "owner": _owner_links(trace),
             "wf": wf,
             "rows_html": rows_html,
@@ -233,6 +239,28 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "started": datetime.fromtimestamp(wf.start_ns / 1e9, tz=UTC) if rows else None,
         },
     )
+
+
+def _query_through_expired(trace: Trace) -> tuple[bool, str]:
+    """A trace whose spans expired here, asked of the tracing backend (which keeps spans longer), when one is set."""
+    if not query_through.configured():
+        return False, ""
+    result = query_through.fetch_missing_trace(trace.namespace, trace.trace_id)
+    return result.found, result.message
+
+
+def _expired(request: HttpRequest, trace: Trace, days: int, backend: str) -> HttpResponse:
+    """A trace whose summary is kept but whose spans expired: said so, with what the backend answered."""
+    context = {
+        "trace_id": trace.trace_id,
+        "trace": trace,
+        "expired_days": days,
+        "owner": _owner_links(trace),
+        "backend": backend,
+        "backend_configured": query_through.configured(),
+        "started": datetime.fromtimestamp(trace.start_ns / 1e9, tz=UTC),
+    }
+    return render(request, "traces/expired.html", context, status=410)
 
 
 def _no_spans_yet(request: HttpRequest, raw_trace_id: str, backend: str = "") -> HttpResponse:

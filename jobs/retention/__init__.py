@@ -1,0 +1,1 @@
+"""Retention: how long each namespace keeps spans (and logs) and records, and `manage.py prune`, which applies it."""
