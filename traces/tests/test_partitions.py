@@ -1,0 +1,107 @@
+"""The daily span partitions (PostgreSQL): the migration on a database with spans (and back), a span for a day with
+no partition, an exporter's retry still stored once, and expiry by a concurrent detach outside a transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from tests import factories
+from traces import partitions, retention
+from traces.ingest import parse_document
+from traces.models import Span
+from traces.store import store_spans
+from traces.tests.builders import otlp_doc, otlp_span, sid, tid
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
+
+BEFORE = [("traces", "0004_span_span_id_index")]
+AFTER = [("traces", "0006_span_partitions")]
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def _doc(trace_id: str, start_ns: int, n: int = 3) -> list:
+    spans = [otlp_span(trace_id, sid(), name=f"op-{i}") for i in range(n)]
+    for i, s in enumerate(spans):
+        s["startTimeUnixNano"] = str(start_ns + i)
+        s["endTimeUnixNano"] = str(start_ns + i + 1000)
+    return parse_document(otlp_doc(("svc", spans))).spans
+
+
+def _relkind() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE relname = 'traces_span'")
+        return cursor.fetchone()[0]
+
+
+def _migrate(target: list) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_partitions_a_table_with_spans_and_reverses():
+    ns = factories.namespace("payments")
+    _migrate(BEFORE)
+    try:
+        assert _relkind() == "r"
+        days = [datetime(2026, 3, d, 10, tzinfo=UTC) for d in (1, 2, 5)]
+        for when in days:
+            store_spans(ns, _doc(tid(), int(when.timestamp()) * 1_000_000_000))
+        before = sorted(Span.objects.values_list("id", "trace_id", "span_id"))
+        _migrate(AFTER)
+        assert _relkind() == "p"
+        have = set(partitions.days(partitions.SPANS))
+        assert {d.date() for d in days} <= have
+        assert sorted(Span.objects.values_list("id", "trace_id", "span_id")) == before
+        # The identity continues past the moved rows; an exporter's retry is stored once.
+        again = _doc(tid(), int(days[0].timestamp()) * 1_000_000_000)
+        assert store_spans(ns, again).inserted == 3
+        retry = store_spans(ns, again)
+        assert (retry.inserted, retry.duplicates) == (0, 3)
+        assert min(Span.objects.filter(trace_id=again[0].trace_id).values_list("id", flat=True)) > before[-1][0]
+        _migrate(BEFORE)
+        assert _relkind() == "r"
+        assert Span.objects.count() == 12
+    finally:
+        _migrate(AFTER)
+    assert _relkind() == "p"
+
+
+def test_a_span_for_a_day_without_a_partition_makes_the_writer_create_that_day(ns):
+    long_ago = int(datetime(2001, 9, 9, 1, 46, tzinfo=UTC).timestamp()) * 1_000_000_000
+    assert partitions.SPANS.day_of(long_ago) not in partitions.days(partitions.SPANS)
+    spans = _doc(tid(), long_ago)
+    assert store_spans(ns, spans).inserted == 3
+    assert partitions.SPANS.day_of(long_ago) in partitions.days(partitions.SPANS)
+    # A retry of the same spans, mixed with one for another missing day (the staging path), stores only the new.
+    other = _doc(tid(), long_ago + 40 * DAY_NS, n=1)
+    result = store_spans(ns, [*spans, *other])
+    assert (result.inserted, result.duplicates) == (1, 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_an_expired_day_is_detached_concurrently_and_dropped():
+    ns = factories.namespace("payments")
+    today = datetime.now(UTC).date()
+    old = today - timedelta(days=20)
+    start = partitions.SPANS.bounds(old)[0] + 5
+    store_spans(ns, _doc(tid(), start))
+    kept = tid()
+    store_spans(ns, _doc(kept, partitions.SPANS.bounds(today)[0] + 5))
+    assert not connection.in_atomic_block
+    result = retention.prune_spans({ns.pk: today - timedelta(days=7)})
+    assert partitions.SPANS.name_of(old) in result.partitions_dropped  # (and any a test before left)
+    assert set(Span.objects.values_list("trace_id", flat=True)) == {kept}
+
+
+def test_ensure_partitions_creates_today_and_the_days_ahead_once(ns, settings):
+    settings.JOBTRACE_PARTITIONS_AHEAD_DAYS = 5
+    far = datetime(2031, 1, 1, tzinfo=UTC).date()
+    created = retention.ensure_partitions(far)
+    assert created == [partitions.SPANS.name_of(far + timedelta(days=i)) for i in range(6)]
+    assert retention.ensure_partitions(far) == []
