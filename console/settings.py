@@ -230,6 +230,9 @@ JOBTRACE_RETRY_AFTER_SECONDS = env_int("JOBTRACE_RETRY_AFTER_SECONDS", 5, minimu
 # A Jaeger query service to fetch traces the console does not have (query-through), e.g. http://jaeger:16686.
 JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
 JAEGER_TIMEOUT_SECONDS = env_float("JAEGER_TIMEOUT_SECONDS", 3.0)
+# A Grafana Tempo to fetch traces from the same way (its HTTP API, e.g. http://tempo:3200), with its own deadline.
+TEMPO_QUERY_URL = env_str("TEMPO_QUERY_URL", "")
+TEMPO_TIMEOUT_SECONDS = env_float("TEMPO_TIMEOUT_SECONDS", 3.0)
 # Retention (manage.py prune; per namespace, its admin may change them): days spans and logs are kept, and days
 # executions, shards, messages, alerts and trace summaries are kept.
 JOBTRACE_SPAN_RETENTION_DAYS = env_int("JOBTRACE_SPAN_RETENTION_DAYS", 7, minimum=1)

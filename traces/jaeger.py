@@ -51,6 +51,8 @@ def _rfc3339(when: datetime) -> str:
 
 
 class JaegerClient:
+    label = "Jaeger"  # how messages name the backend
+
     def __init__(self, base_url: str, timeout: float | None = None, api: str | None = None) -> None:
         url = base_url.rstrip("/")
         if api is None:
@@ -76,19 +78,20 @@ class JaegerClient:
                 headers={"Accept": "application/json"},
             )
         except requests.Timeout as exc:
-            raise JaegerError(SLOW, f"Jaeger at {self.base} did not answer within {self.timeout:g} s") from exc
+            raise JaegerError(SLOW, f"{self.label} at {self.base} did not answer within {self.timeout:g} s") from exc
         except requests.RequestException as exc:
-            raise JaegerError(UNREACHABLE, f"Jaeger at {self.base} is unreachable ({type(exc).__name__})") from exc
+            message = f"{self.label} at {self.base} is unreachable ({type(exc).__name__})"
+            raise JaegerError(UNREACHABLE, message) from exc
         with response:
             if response.status_code == 404:
                 return None
             body = self._read_body(response, deadline)
             if response.status_code >= 400:
-                raise JaegerError(ERROR, f"Jaeger answered HTTP {response.status_code} for {path}")
+                raise JaegerError(ERROR, f"{self.label} answered HTTP {response.status_code} for {path}")
             try:
                 return decode_json(body)
             except ParseError as exc:
-                raise JaegerError(ERROR, f"Jaeger's answer to {path} is not JSON") from exc
+                raise JaegerError(ERROR, f"{self.label}'s answer to {path} is not JSON") from exc
 
     def _read_body(self, response: requests.Response, deadline: float) -> bytes:
         """The body, read as it arrives; each socket read may only wait for what is left of the deadline
@@ -110,11 +113,11 @@ class JaegerClient:
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > _MAX_RESPONSE_BYTES:
-                    raise JaegerError(ERROR, f"Jaeger's answer exceeds {_MAX_RESPONSE_BYTES} bytes")
+                    raise JaegerError(ERROR, f"{self.label}'s answer exceeds {_MAX_RESPONSE_BYTES} bytes")
         except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise JaegerError(SLOW, f"Jaeger at {self.base} took longer than {self.timeout:g} s") from exc
+            raise JaegerError(SLOW, f"{self.label} at {self.base} took longer than {self.timeout:g} s") from exc
         except (OSError, urllib3.exceptions.HTTPError, requests.RequestException) as exc:
-            raise JaegerError(SLOW, f"Jaeger at {self.base} stalled ({type(exc).__name__})") from exc
+            raise JaegerError(SLOW, f"{self.label} at {self.base} stalled ({type(exc).__name__})") from exc
 
     # -- the API -------------------------------------------------------------------------------------------------
 
@@ -178,32 +181,37 @@ class FetchResult:
 
 def fetch_missing_trace(namespace: Namespace | int, trace_id: str) -> FetchResult:
     """Ask the configured Jaeger for a trace the console does not have; store it in `namespace` when found."""
-    from traces.store import store_spans
-
     url = settings.JAEGER_QUERY_URL
     if not url:
         return FetchResult(DISABLED, trace_id, "No Jaeger query service is configured (JAEGER_QUERY_URL).")
+    return fetch_into(JaegerClient(url), namespace, trace_id)
+
+
+def fetch_into(client: JaegerClient, namespace: Namespace | int, trace_id: str) -> FetchResult:
+    """Ask a backend's client (Jaeger's, or Tempo's: traces/tempo.py) for a trace; store it in `namespace`."""
+    from traces.store import store_spans
+
+    label = client.label
     normal = normalise_trace_id(trace_id)
     if normal is None:
         return FetchResult(INVALID, trace_id, "A trace id is 32 (or 16) hex characters.")
     namespace_id = namespace if isinstance(namespace, int) else namespace.pk
     if Trace.objects.filter(trace_id=normal).exclude(namespace_id=namespace_id).exists():
-        # Jaeger has no tenant boundary: a trace another namespace already holds is never copied across it.
+        # The backend has no tenant boundary: a trace another namespace already holds is never copied across it.
         return FetchResult(NOT_FOUND, normal, f"No trace {normal} in this namespace.")
-    client = JaegerClient(url)
     try:
         doc = client.get_trace(normal)
-        if doc is None and normal.startswith("0" * 16):  # a 64-bit id: Jaeger may know it unpadded
+        if doc is None and normal.startswith("0" * 16):  # a 64-bit id: the backend may know it unpadded
             doc = client.get_trace(normal[16:])
     except JaegerError as exc:
         return FetchResult(exc.status, normal, str(exc))
     if doc is None:
-        return FetchResult(NOT_FOUND, normal, f"Jaeger at {client.base} has no trace {normal}.")
+        return FetchResult(NOT_FOUND, normal, f"{label} at {client.base} has no trace {normal}.")
     try:
         parsed = parse_document(doc)
     except ParseError as exc:
-        return FetchResult(ERROR, normal, f"Jaeger's answer could not be read: {exc}")
+        return FetchResult(ERROR, normal, f"{label}'s answer could not be read: {exc}")
     if not parsed.spans:
-        return FetchResult(NOT_FOUND, normal, "Jaeger answered, but with no readable spans.", 0, parsed.rejected)
+        return FetchResult(NOT_FOUND, normal, f"{label} answered, but with no readable spans.", 0, parsed.rejected)
     stored = store_spans(namespace, parsed.spans)
-    return FetchResult(FOUND, normal, f"Fetched {stored.stored} span(s) from Jaeger.", stored.stored, parsed.rejected)
+    return FetchResult(FOUND, normal, f"Fetched {stored.stored} span(s) from {label}.", stored.stored, parsed.rejected)

@@ -1,8 +1,9 @@
 """Query-through: a trace the console does not hold (never received, expired by retention, or not kept in
 summaries-only mode) fetched from the tracing backend when it is opened, and stored so the page can show it.
 
-The backends: Jaeger (JAEGER_QUERY_URL, traces/jaeger.py). Both answer a `FetchResult` with a status and a message
-the page shows as it is ("Jaeger at ... did not answer within 3 s").
+The backends: Jaeger (JAEGER_QUERY_URL, traces/jaeger.py) and Grafana Tempo (TEMPO_QUERY_URL, traces/tempo.py);
+with both set, Jaeger is asked first and Tempo when Jaeger does not have the trace. Both answer a `FetchResult`
+with a status and a message the page shows as it is ("Tempo at ... did not answer within 3 s").
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ from __future__ import annotations
 from django.conf import settings
 
 from jobs.models import Namespace
-from traces import jaeger
-from traces.jaeger import DISABLED, FetchResult
+from traces import jaeger, tempo
+from traces.jaeger import DISABLED, NOT_FOUND, FetchResult
 
 
 def configured() -> bool:
-    return bool(settings.JAEGER_QUERY_URL)
+    return bool(settings.JAEGER_QUERY_URL or settings.TEMPO_QUERY_URL)
 
 
 def fetch_missing_trace(namespace: Namespace | int, trace_id: str) -> FetchResult:
     """Ask the configured backend for the trace; store it in `namespace` when found."""
+    result = FetchResult(DISABLED, trace_id, "No tracing backend is configured (JAEGER_QUERY_URL, TEMPO_QUERY_URL).")
     if settings.JAEGER_QUERY_URL:
-        return jaeger.fetch_missing_trace(namespace, trace_id)
-    return FetchResult(DISABLED, trace_id, "No tracing backend is configured (JAEGER_QUERY_URL).")
+        result = jaeger.fetch_missing_trace(namespace, trace_id)
+        if result.status != NOT_FOUND or not settings.TEMPO_QUERY_URL:
+            return result
+    if settings.TEMPO_QUERY_URL:
+        return tempo.fetch_missing_trace(namespace, trace_id)
+    return result
