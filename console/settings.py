@@ -11,6 +11,7 @@ from console.env import (
     SQLITE_OPTIONS,
     database_from_url,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -237,6 +238,10 @@ TEMPO_TIMEOUT_SECONDS = env_float("TEMPO_TIMEOUT_SECONDS", 3.0)
 # executions, shards, messages, alerts and trace summaries are kept.
 JOBTRACE_SPAN_RETENTION_DAYS = env_int("JOBTRACE_SPAN_RETENTION_DAYS", 7, minimum=1)
 JOBTRACE_RECORD_RETENTION_DAYS = env_int("JOBTRACE_RECORD_RETENTION_DAYS", 90, minimum=1)
+# "all": every span is stored. "summaries": per trace its summary, its links to executions and shards, and the
+# spans of failed traces whole; of the other traces' spans only what the summary and linking are computed from
+# (ids, names, times, status, job and message columns); opening such a trace fetches it from the tracing backend.
+JOBTRACE_SPAN_STORAGE = env_choice("JOBTRACE_SPAN_STORAGE", "all", ("all", "summaries"))
 # Daily span partitions created ahead of today (PostgreSQL) by manage.py prune and the monitor loop.
 JOBTRACE_PARTITIONS_AHEAD_DAYS = env_int("JOBTRACE_PARTITIONS_AHEAD_DAYS", 3, minimum=1)
 # Extra span attribute names read as job attributes, "alias=canonical" pairs, e.g.

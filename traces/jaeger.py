@@ -13,6 +13,7 @@ every Jaeger query service (v1 and v2) serves.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 from django.conf import settings
+from django.db import transaction
 
 from console.lookup import normalise_trace_id
 from jobs.models import Namespace
@@ -179,16 +181,22 @@ class FetchResult:
         return self.status == FOUND
 
 
-def fetch_missing_trace(namespace: Namespace | int, trace_id: str) -> FetchResult:
+def fetch_missing_trace(
+    namespace: Namespace | int, trace_id: str, replace: Callable[[], None] | None = None
+) -> FetchResult:
     """Ask the configured Jaeger for a trace the console does not have; store it in `namespace` when found."""
     url = settings.JAEGER_QUERY_URL
     if not url:
         return FetchResult(DISABLED, trace_id, "No Jaeger query service is configured (JAEGER_QUERY_URL).")
-    return fetch_into(JaegerClient(url), namespace, trace_id)
+    return fetch_into(JaegerClient(url), namespace, trace_id, replace)
 
 
-def fetch_into(client: JaegerClient, namespace: Namespace | int, trace_id: str) -> FetchResult:
-    """Ask a backend's client (Jaeger's, or Tempo's: traces/tempo.py) for a trace; store it in `namespace`."""
+def fetch_into(
+    client: JaegerClient, namespace: Namespace | int, trace_id: str, replace: Callable[[], None] | None = None
+) -> FetchResult:
+    """Ask a backend's client (Jaeger's, or Tempo's: traces/tempo.py) for a trace; store it in `namespace`, whole
+    (whatever JOBTRACE_SPAN_STORAGE says: someone opened it). `replace` runs first, in the same transaction (the
+    trace page drops a summaries-only trace's outline spans so the backend's copy takes their place)."""
     from traces.store import store_spans
 
     label = client.label
@@ -213,5 +221,8 @@ def fetch_into(client: JaegerClient, namespace: Namespace | int, trace_id: str) 
         return FetchResult(ERROR, normal, f"{label}'s answer could not be read: {exc}")
     if not parsed.spans:
         return FetchResult(NOT_FOUND, normal, f"{label} answered, but with no readable spans.", 0, parsed.rejected)
-    stored = store_spans(namespace, parsed.spans)
+    with transaction.atomic():
+        if replace is not None:
+            replace()
+        stored = store_spans(namespace, parsed.spans, storage="all")
     return FetchResult(FOUND, normal, f"Fetched {stored.stored} span(s) from {label}.", stored.stored, parsed.rejected)

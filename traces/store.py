@@ -14,6 +14,7 @@ re-import changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import operator
@@ -23,13 +24,14 @@ from typing import Any
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.models import Namespace
 from traces import locks, partitions, summaries
 from traces.ingest.spans import ParsedSpan, dedupe
-from traces.models import Span, SpanLink
+from traces.models import Span, SpanLink, StatusCode, Trace
 from traces.poststore import StoredSpans, span_steps
 
 _COLUMNS = (
@@ -147,8 +149,19 @@ class StoreResult:
         return self.inserted + self.duplicates
 
 
-def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) -> StoreResult:
-    """Store spans in a namespace; recompute the touched traces' summaries and links. Atomic."""
+# What a span kept in summaries-only mode carries in its scope, so the trace page knows to fetch the whole trace.
+SUMMARY_ONLY_SCOPE = {"jobtrace.summary_only": True}
+
+
+def store_spans(
+    namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan], *, storage: str | None = None
+) -> StoreResult:
+    """Store spans in a namespace; recompute the touched traces' summaries and links. Atomic.
+
+    `storage` (default settings.JOBTRACE_SPAN_STORAGE): "all", or "summaries": the spans of a trace with no error
+    (in this batch or stored before) are kept without their attributes, resource, scope, events and links (the
+    columns the summaries, linking, idempotence and the trace page's outline are computed from stay), marked with
+    SUMMARY_ONLY_SCOPE; failed traces' spans are kept whole. Span links and message rows are written either way."""
     namespace_id = namespace if isinstance(namespace, int) else namespace.pk
     unique = dedupe(list(parsed_spans))
     result = StoreResult(received=len(parsed_spans))
@@ -156,7 +169,9 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
         return result
     trace_ids = sorted({s.trace_id for s in unique})
     result.traces = trace_ids
+    summaries_only = (storage or settings.JOBTRACE_SPAN_STORAGE) == "summaries"
     with transaction.atomic():
+        written = _summary_only(namespace_id, unique) if summaries_only else unique
         if connection.vendor == "postgresql":
             locks.lock(
                 namespace_id,
@@ -165,7 +180,7 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
                 {s.job_shard_id for s in unique if s.job_shard_id},
             )
             new = summaries.new_traces(namespace_id, trace_ids)  # under the lock, before writing
-            rows = list(_rows(namespace_id, unique, timezone.now()))
+            rows = list(_rows(namespace_id, written, timezone.now()))
             try:
                 keys = _copy_insert(rows)
             except (psycopg.Error, DatabaseError) as exc:
@@ -179,7 +194,8 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
             summaries.store_new(namespace_id, (_summary_fields(row) for row in rows if row[_TRACE_ID] in new))
             summaries.recompute(namespace_id, [t for t in trace_ids if t not in new])
         else:
-            stored = _orm_insert(namespace_id, unique)
+            inserted = {(s.trace_id, s.span_id) for s in _orm_insert(namespace_id, written)}
+            stored = [s for s in unique if (s.trace_id, s.span_id) in inserted]
             summaries.recompute(namespace_id, trace_ids)
         # Links of the spans this call stored: a resent span that differs from the stored copy (the first copy
         # wins) must not add links that no stored span holds. The steps are told which spans were stored, too.
@@ -188,6 +204,25 @@ def store_spans(namespace: Namespace | int, parsed_spans: Sequence[ParsedSpan]) 
     result.inserted = len(stored)
     result.duplicates = len(parsed_spans) - len(stored)
     return result
+
+
+def _summary_only(namespace_id: int, spans: list[ParsedSpan]) -> list[ParsedSpan]:
+    """The spans as summaries-only mode stores them: whole for a trace with an error (in the batch, or already
+    summarised with one), else without the bodies that only the trace page reads."""
+    failed = {s.trace_id for s in spans if s.status_code == StatusCode.ERROR}
+    others = {s.trace_id for s in spans} - failed
+    if others:
+        failed |= set(
+            Trace.objects.filter(namespace_id=namespace_id, trace_id__in=others, error_count__gt=0).values_list(
+                "trace_id", flat=True
+            )
+        )
+    return [
+        s
+        if s.trace_id in failed
+        else dataclasses.replace(s, attributes={}, resource={}, scope=SUMMARY_ONLY_SCOPE, events=[], links=[])
+        for s in spans
+    ]
 
 
 def _ensure_stage(cursor: Any) -> None:

@@ -9,6 +9,7 @@ The transport (a total deadline, a bounded body) is JaegerClient's; only the pat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -38,9 +39,11 @@ class TempoClient(JaegerClient):
         return doc
 
 
-def fetch_missing_trace(namespace: Namespace | int, trace_id: str) -> FetchResult:
+def fetch_missing_trace(
+    namespace: Namespace | int, trace_id: str, replace: Callable[[], None] | None = None
+) -> FetchResult:
     """Ask the configured Tempo for a trace the console does not have; store it in `namespace` when found."""
     url = settings.TEMPO_QUERY_URL
     if not url:
         return FetchResult(DISABLED, trace_id, "No Tempo is configured (TEMPO_QUERY_URL).")
-    return fetch_into(TempoClient(url), namespace, trace_id)
+    return fetch_into(TempoClient(url), namespace, trace_id, replace)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -26,6 +27,10 @@ from traces.download import otlp_json
 from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace
 
 TRACE_SPAN_LIMIT = 50_000
+_OUTLINE_ONLY = (
+    "Summaries-only mode keeps this trace's outline, not its spans' attributes and events; with a tracing backend "
+    "configured (JAEGER_QUERY_URL or TEMPO_QUERY_URL) the console fetches the whole trace from it."
+)
 LINKED_HERE_LIMIT = 50
 
 
@@ -197,6 +202,14 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         if not found:
             return _expired(request, trace, expired, backend)  # type: ignore[arg-type]
         wf = _waterfall(ns_id, trace_id, trace)
+    backend = ""
+    summaries_mode = settings.JOBTRACE_SPAN_STORAGE == "summaries"
+    if trace is not None and summaries_mode and wf.rows and query_through.is_summary_only(ns_id, trace_id):
+        whole = query_through.fetch_whole(trace) if query_through.configured() else None
+        if whole is not None and whole.found:
+            wf = _waterfall(ns_id, trace_id, trace)
+        else:
+            backend = whole.message if whole is not None else _OUTLINE_ONLY
     selected = request.GET.get("span", "").strip().lower()
     if selected not in wf.index_of:
         failing = wf.failing_span()
@@ -221,6 +234,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         {
             "trace_id": trace_id,
             "trace": trace,
+            "backend": backend,
             "expired_days": expired if expired is not None and trace and len(wf.rows) < trace.span_count else None,
             "owner": _owner_links(trace),
             "wf": wf,
