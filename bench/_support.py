@@ -80,3 +80,18 @@ def gunicorn(
 def peak_rss_mib(children: bool = False) -> float:
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def span_partitions(conn: psycopg.Connection, start_ns: Sequence[int]) -> None:
+    """The daily span partitions (traces/partitions.py) of these start times, for a benchmark that COPYs straight
+    into traces_span (the writer creates a missing day itself). Nothing on an unpartitioned table."""
+    day_ns = 86_400 * 1_000_000_000
+    if conn.execute("SELECT 1 FROM pg_class WHERE relname = 'traces_span' AND relkind = 'p'").fetchone() is None:
+        return
+    for day in sorted({v // day_ns for v in start_ns}):
+        name = time.strftime("traces_span_p%Y%m%d", time.gmtime(day * 86_400))
+        low = day * day_ns
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF traces_span FOR VALUES FROM ({low}) TO ({low + day_ns})"
+        )
+    conn.commit()

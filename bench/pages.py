@@ -127,7 +127,11 @@ def _spans_of_trace(
 
 
 def _insert_spans(rows: Any) -> int:
+    from traces import partitions
+
     columns, defaults = _span_columns()
+    rows = list(rows)
+    partitions.ensure_for_values(partitions.SPANS, [int(row.get("start_ns", 0)) for row in rows])
     return _copy(
         "traces_span", columns, ([row.get(c, defaults[c]) for c in columns] for row in rows)
     )  # fmt: skip

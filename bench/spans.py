@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench._support import ROOT, fresh_database, gunicorn, peak_rss_mib
+from bench._support import ROOT, fresh_database, gunicorn, peak_rss_mib, span_partitions
 
 SPANS_PER_BATCH = 512
 SPANS_PER_TRACE = 32
@@ -152,6 +152,7 @@ def _ceiling(url: str, fmt: str, payloads: list[bytes], namespace_id: int) -> tu
         db0 = _cpu_seconds(backend)
         started = time.perf_counter()
         total = 0
+        span_partitions(conn, [T0, T0 + len(payloads) * 20_000_000_000])
         for body in payloads:
             spans = parse_otlp(body, json_body=fmt == "json", aliases={}).spans
             with conn.cursor() as cur, cur.copy(f"COPY traces_span ({cols}, received_at) FROM STDIN") as copy:
