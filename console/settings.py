@@ -103,6 +103,7 @@ TEMPLATES = [
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
                 "sampling_tags": "jobs.sampling.tags",
+                "schedule_tags": "jobs.schedules.tags",
             },
         },
     },
