@@ -32,4 +32,5 @@ urlpatterns = [
     path("", include("jobs.alerts.urls")),  # /alerts/
     path("", include("jobs.causality.urls")),  # /correlations/<correlation_id>/
     path("", include("traces.urls")),  # /traces/, /v1/traces
+    path("", include("traces.logs.urls")),  # /logs/, /v1/logs
 ]
