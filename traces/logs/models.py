@@ -8,6 +8,8 @@ kept exactly as sent.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -92,3 +94,22 @@ class LogRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.severity_text or self.severity_number}: {self.body_text[:80]}"
+
+
+@models.TextField.register_lookup
+class ILike(models.Lookup):
+    """`body_text__ilike=pattern`: a case-insensitive LIKE the trigram index serves (PostgreSQL `ILIKE`; Django's
+    `icontains` writes `UPPER(col) LIKE UPPER(...)`, which that index cannot answer). The pattern is the caller's,
+    its `%`, `_` and `\\` escaped with a backslash (traces/logs/queries.py)."""
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} LIKE {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]  # SQLite: LIKE ignores ASCII case
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
