@@ -102,6 +102,7 @@ TEMPLATES = [
             "libraries": {
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
+                "log_tags": "traces.logs.tags",
                 "sampling_tags": "jobs.sampling.tags",
                 "schedule_tags": "jobs.schedules.tags",
             },
