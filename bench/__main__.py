@@ -17,6 +17,11 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jobtrace_bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    # The bench process sets up millions of rows in single statements, as manage.py commands do: no statement
+    # timeout for it. The servers it starts (_support.gunicorn) keep the production default.
+    if "JOBTRACE_DB_STATEMENT_TIMEOUT_SECONDS" not in os.environ:
+        os.environ["JOBTRACE_DB_STATEMENT_TIMEOUT_SECONDS"] = "0"
+        os.environ["JOBTRACE_BENCH_SET_STATEMENT_TIMEOUT"] = "1"
     here = Path(__file__).resolve().parent
     names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
     wanted = argv or names

@@ -57,6 +57,10 @@ def gunicorn(
         **(env or {}),
     }
     server_env.pop("GUNICORN_CMD_ARGS", None)
+    if server_env.pop("JOBTRACE_BENCH_SET_STATEMENT_TIMEOUT", None) and "JOBTRACE_DB_STATEMENT_TIMEOUT_SECONDS" not in (
+        env or {}
+    ):
+        server_env.pop("JOBTRACE_DB_STATEMENT_TIMEOUT_SECONDS", None)  # the server measured as it is deployed
     command = [sys.executable, "-m", "gunicorn", "console.wsgi", "--workers", str(workers)]
     if (root / "console" / "gunicorn.conf.py").exists():
         command += ["--config", str(root / "console" / "gunicorn.conf.py")]

@@ -80,3 +80,9 @@ def shard_url_of(shard: object) -> str:
     execution = shard.execution  # type: ignore[attr-defined]
     job = execution.job
     return shard_url(job.namespace.name, job.name, execution.execution_id, shard.shard_id)  # type: ignore[attr-defined]
+
+
+def log_search_url(**filters: str) -> str:
+    """The log search (/logs/) with these filters; blank ones are left out."""
+    query = urlencode({key: value for key, value in filters.items() if value})
+    return f"/logs/?{query}" if query else "/logs/"

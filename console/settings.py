@@ -103,8 +103,10 @@ TEMPLATES = [
             "libraries": {
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
+                "log_tags": "traces.logs.tags",
                 "sampling_tags": "jobs.sampling.tags",
                 "retention_tags": "jobs.retention.tags",
+                "schedule_tags": "jobs.schedules.tags",
             },
         },
     },

@@ -22,6 +22,7 @@ urlpatterns = [
     path(API, include("jobs.causality.api_urls")),  # messages, correlations, propagation, execution causality
     path(API, include("jobs.alerts.api_urls")),  # alerts and the Alertmanager / Grafana webhooks
     path(API, include("traces.api_urls")),  # traces
+    path(API, include("traces.logs.api_urls")),  # logs
     path(API, include("console.api_urls")),  # lookup, the OpenAPI schema and its docs
     # Pages (and the OTLP/HTTP receiver, POST /v1/traces, in traces.urls)
     path("search", views.search, name="lookup"),
@@ -33,4 +34,5 @@ urlpatterns = [
     path("", include("jobs.alerts.urls")),  # /alerts/
     path("", include("jobs.causality.urls")),  # /correlations/<correlation_id>/
     path("", include("traces.urls")),  # /traces/, /v1/traces
+    path("", include("traces.logs.urls")),  # /logs/, /v1/logs
 ]

@@ -128,6 +128,11 @@ class Job(models.Model):
     sampling_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # The schedule's declaration (jobs/schedules/): its IANA zone, how late a run may start, how long it may run.
+    # Declared after created_at: the name `timezone` shadows django.utils.timezone in the class body.
+    timezone = models.CharField(max_length=64, default="UTC")
+    grace_seconds = models.PositiveIntegerField(default=300)
+    max_runtime_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     objects: ClassVar[JobQuerySet] = JobQuerySet.as_manager()  # type: ignore[assignment]
 

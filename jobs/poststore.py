@@ -11,6 +11,8 @@ Steps run by ascending `order`. Each app registers the steps of its features in 
 
 - 100 `linking` (traces/linking.py, registered in traces/apps.py): after records, re-link the spans that name them;
   after spans, recompute the owners (execution, shard) of the touched traces.
+- 150 `log linking` (traces/logs/linking.py, registered in traces/apps.py): after records, re-link the log records
+  that name them; after spans, the log records of the touched traces follow their spans' and traces' owners.
 - 200 `message envelopes` (jobs/causality/store.py, registered in jobs/apps.py): Message rows for the envelopes the
   executions or the stored spans carry, so the id lookup finds a message id seen only there.
 

@@ -128,3 +128,36 @@ def test_a_token_of_another_namespace_is_refused_and_the_job_still_runs(live_con
     (warning,) = done.stderr.decode().splitlines()
     assert warning.startswith("jobtrace: warning: could not fully report nightly-export run x-1")
     assert api.get("/api/v1/jobs/payments/nightly-export/executions/x-1").status_code == 404
+
+
+def test_a_run_with_a_schedule_declares_the_job_with_it(live_console, ns, api):
+    token = factories.token(ns, ["ingest"])
+    done = subprocess.run(
+        [
+            JOBTRACE,
+            "run",
+            "--job",
+            "every-five",
+            "--schedule",
+            "*/5 * * * *",
+            "--timezone",
+            "Europe/Berlin",
+            "--grace",
+            "2m",
+            "--timeout",
+            "10m",
+            "--",
+            "true",
+        ],
+        env=_env(live_console.url, token),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""  # the declaration was accepted
+    job = api.get("/api/v1/jobs/payments/every-five").json()
+    assert (job["schedule"], job["timezone"]) == ("*/5 * * * *", "Europe/Berlin")
+    assert (job["grace_seconds"], job["max_runtime_seconds"]) == (120, 600)
+    (run,) = api.get("/api/v1/executions", {"job": "every-five"}).json()["results"]
+    assert run["status"] == "succeeded"

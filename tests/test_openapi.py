@@ -80,6 +80,8 @@ def test_the_schema_is_openapi_3_and_covers_the_alert_and_lookup_endpoints(clien
     assert webhook["security"]
     assert "503" in webhook["responses"]
     assert "bearerAuth" in document["components"]["securitySchemes"]
+    declare = document["paths"]["/api/v1/jobs/{namespace}/{job}"]["put"]
+    assert {"200", "201", "400"} <= set(declare["responses"])
 
 
 def _bounded(max_examples: int) -> Any:

@@ -41,3 +41,15 @@ class EqualityIndex(models.Index):
         if schema_editor.connection.vendor == "postgresql":
             using = " USING hash"
         return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
+class AnyValueField(JSONTextField):
+    """A JSONTextField whose value may be any JSON value, a bare string included (a log record's body).
+
+    On PostgreSQL psycopg already decodes `json`, so a string read back is the value, not JSON text to decode
+    again (JSONTextField cannot tell the two apart); SQLite hands back the text, decoded as usual."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
+        if connection.vendor == "postgresql":
+            return value
+        return super().from_db_value(value, expression, connection)

@@ -226,3 +226,9 @@ class SpanLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trace_id}/{self.span_id} -> {self.linked_trace_id}/{self.linked_span_id}"
+
+
+# Log records (traces/logs/): a model of this app, registered by being imported here.
+from traces.logs.models import LogRecord  # noqa: E402
+
+__all__ = ["LogRecord", "Span", "SpanKind", "SpanLink", "StatusCode", "Trace", "TraceService"]

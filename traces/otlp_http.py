@@ -25,6 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import status_pb2
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -65,6 +67,19 @@ def status_response(http_status: int, code: int, message: str, json_body: bool) 
         status = status_pb2.Status(code=code, message=message)
         response = HttpResponse(status.SerializeToString(), status=http_status, content_type=PROTOBUF)
     return response
+
+
+def export_response(reply: Message, json_body: bool) -> HttpResponse:
+    """A signal's 200 answer (an Export*ServiceResponse, with its partial_success when set), as the request was."""
+    if json_body:
+        body = json_format.MessageToJson(reply, indent=None).encode() if reply.ByteSize() else b"{}"
+        return HttpResponse(body, status=200, content_type=JSON)
+    return HttpResponse(reply.SerializeToString(), status=200, content_type=PROTOBUF)
+
+
+def undecodable(message: str, json_body: bool) -> HttpResponse:
+    """400 for a body that does not decode as the signal's request: nothing of it is stored."""
+    return status_response(400, INVALID_ARGUMENT, message, json_body)
 
 
 def receive(request: HttpRequest, path: str, handle: Handler) -> HttpResponse:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from jobs.models import ApiToken
 from traces import otlp_http
 from traces.ingest import ParseError, parse_otlp
-from traces.otlp_http import INVALID_ARGUMENT, JSON, PROTOBUF, status_response
 from traces.store import store_spans
 
 
@@ -32,21 +30,14 @@ def _store(token: ApiToken, body: bytes, json_body: bool) -> HttpResponse:
     try:
         parsed = parse_otlp(body, json_body)
     except ParseError as exc:
-        return status_response(400, INVALID_ARGUMENT, str(exc), json_body)
+        return otlp_http.undecodable(str(exc), json_body)
     except RecursionError:
-        return status_response(400, INVALID_ARGUMENT, "The body nests too deeply to decode.", json_body)
+        return otlp_http.undecodable("The body nests too deeply to decode.", json_body)
 
     if parsed.spans:
         store_spans(token.namespace_id, parsed.spans)
-    return _ok(parsed.rejected, parsed.error_message, json_body)
-
-
-def _ok(rejected: int, message: str, json_body: bool) -> HttpResponse:
     reply = ExportTraceServiceResponse()
-    if rejected:
-        reply.partial_success.rejected_spans = rejected
-        reply.partial_success.error_message = message
-    if json_body:
-        body = json_format.MessageToJson(reply, indent=None).encode() if rejected else b"{}"
-        return HttpResponse(body, status=200, content_type=JSON)
-    return HttpResponse(reply.SerializeToString(), status=200, content_type=PROTOBUF)
+    if parsed.rejected:
+        reply.partial_success.rejected_spans = parsed.rejected
+        reply.partial_success.error_message = parsed.error_message
+    return otlp_http.export_response(reply, json_body)

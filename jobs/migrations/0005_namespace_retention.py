@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0002_message_messaging_operation'),
+        ('jobs', '0003_job_schedule_fields'),
     ]
 
     operations = [

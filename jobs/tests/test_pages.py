@@ -166,7 +166,9 @@ def test_the_execution_page_counts_shards_in_the_database_and_lists_failing_firs
 ):
     scenario = ft.account_migration(ns)
     url = links.execution_url_of(scenario.execution)
-    with django_assert_num_queries(AUTH + 5):  # execution, status counts, shard page, trace summary, linked traces
+    # execution, status counts, shard page, trace summary, linked traces; the log panel's page and (a failed run)
+    # its error lines
+    with django_assert_num_queries(AUTH + 7):
         response = owner_client.get(url)
     body = text_of(response)
     assert "Failed <strong>1</strong>" in body
@@ -181,7 +183,7 @@ def test_the_execution_page_counts_shards_in_the_database_and_lists_failing_firs
 def test_the_execution_page_finds_the_shard_of_account_1000002(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns)
     url = links.execution_url_of(scenario.execution)
-    with django_assert_num_queries(AUTH + 6):  # + the filtered count
+    with django_assert_num_queries(AUTH + 8):  # + the filtered count
         response = owner_client.get(url, {"label": "account=1000002"})
     rows = re.findall(r'<a href="([^"]+/shards/[^"]+/)" class="mono">', response.content.decode())
     assert rows == [links.shard_url_of(scenario.failing)]
@@ -215,7 +217,8 @@ def test_the_execution_page_paginates_many_shards(owner_client, ns):
 def test_the_shard_page_opens_the_failing_span_with_its_exception(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns)
     url = links.shard_url_of(scenario.failing)
-    with django_assert_num_queries(AUTH + 3):  # shard, spans, the failing span
+    # shard, spans, the failing span (and its logs), the log panel's page and (a failed shard) its error lines
+    with django_assert_num_queries(AUTH + 6):
         response = owner_client.get(url)
     body = text_of(response)
     assert response.status_code == 200

@@ -39,7 +39,7 @@ def test_two_steps_never_share_an_order_and_a_name_registered_again_replaces_its
 
 
 def test_after_records_linking_runs_then_the_message_envelopes():
-    assert record_steps.names() == ["linking", "message envelopes"]
+    assert record_steps.names() == ["linking", "log linking", "message envelopes"]
 
 
 @pytest.fixture

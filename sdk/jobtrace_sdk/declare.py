@@ -12,11 +12,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
 from jobtrace_sdk.config import Config
+from jobtrace_sdk.sampling import path_segment
 
 logger = logging.getLogger("jobtrace.sdk")
 
@@ -81,7 +81,8 @@ def declare_job(
         return failed("no console URL (JOBTRACE_URL) is configured")
     if not namespace:
         return failed("no namespace given (JOBTRACE_NAMESPACE or namespace=): the URL names it")
-    url = f"{config.base_url}/api/v1/jobs/{quote(namespace, safe='')}/{quote(job, safe='')}"
+    # The console's id convention (path_segment): `etl/daily` stays one segment through a server that decodes once.
+    url = f"{config.base_url}/api/v1/jobs/{path_segment(namespace)}/{path_segment(job)}"
     try:
         response = session.put(url, json=body, headers=config.auth_headers(), timeout=timeout)
     except requests.RequestException as exc:

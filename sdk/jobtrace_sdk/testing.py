@@ -93,7 +93,7 @@ class CaptureConsole:
 
             def do_PUT(self) -> None:
                 item = self._capture()
-                parts = [unquote(p) for p in self.path.split("?")[0].strip("/").split("/")]
+                parts = [_unescape(unquote(p)) for p in self.path.split("?")[0].strip("/").split("/")]
                 if len(parts) != 5 or parts[:3] != ["api", "v1", "jobs"]:
                     self._reply(404, b'{"detail": "Not found."}')
                 elif console.declare_status >= 300:

@@ -107,7 +107,7 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("traces", "0004_span_span_id_index")]
+    dependencies = [("traces", "0005_logrecord")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

@@ -31,7 +31,8 @@ def owner_client(client, owner):
 @pytest.mark.usefixtures("own_queries_only")
 def test_the_trace_page_shows_the_waterfall_the_owner_and_the_failing_span(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns)
-    with django_assert_num_queries(AUTH + 4):  # summary with owners, waterfall columns, selected span, links here
+    # summary with owners, waterfall columns, selected span (and its logs), links here
+    with django_assert_num_queries(AUTH + 5):
         response = owner_client.get(links.trace_url(scenario.trace_id))
     assert response.status_code == 200
     body = text_of(response)

@@ -18,7 +18,7 @@ from traces.tests.builders import otlp_doc, otlp_span, sid, tid
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
 
-BEFORE = [("traces", "0004_span_span_id_index")]
+BEFORE = [("traces", "0005_logrecord")]
 AFTER = [("traces", "0006_span_partitions")]
 DAY_NS = 86_400 * 1_000_000_000
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_after_spans_linking_runs_then_the_message_envelopes():
-    assert span_steps.names() == ["linking", "message envelopes"]
+    assert span_steps.names() == ["linking", "log linking", "message envelopes"]
 
 
 @pytest.fixture
