@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
 DAY_SECONDS = 86_400
 
@@ -46,6 +46,8 @@ class Partitioned:
 
 
 SPANS = Partitioned("traces_span", "start_ns", 1_000_000_000)
+LOGS = Partitioned("traces_logrecord", "time_ns", 1_000_000_000)
+TABLES = (SPANS, LOGS)
 
 
 def is_partitioned(spec: Partitioned) -> bool:
@@ -94,12 +96,17 @@ def create_for_values(spec: Partitioned, values: Iterable[int]) -> list[str]:
     """The partitions for rows with these partition-key values (the writer's fallback for a missing day)."""
     wanted = {spec.day_of(v) for v in values}
     created = create_days(spec, wanted)
-    _known.setdefault(spec.table, set()).update(wanted)
+    _remember(spec, wanted)
     return created
 
 
-# Days this process has seen a partition for: the ORM's writes (Span.save, bulk_create: tests, the admin, not the
-# ingest path) check here first and read the catalog only for a day not seen yet.
+def _remember(spec: Partitioned, wanted: set[date]) -> None:
+    """Cache the days once they are committed: a partition created in a transaction that rolls back is gone."""
+    transaction.on_commit(lambda: _known.setdefault(spec.table, set()).update(wanted))
+
+
+# Days this process has seen a committed partition for: the ORM's writes (Span.save, bulk_create: tests, the
+# admin, not the ingest path) check here first and read the catalog only for a day not seen yet.
 _known: dict[str, set[date]] = {}
 
 
@@ -112,7 +119,7 @@ def ensure_for_values(spec: Partitioned, values: Iterable[int]) -> None:
         return
     if is_partitioned(spec):
         create_days(spec, wanted)
-        _known.setdefault(spec.table, set()).update(wanted)
+        _remember(spec, wanted)
 
 
 def ensure_ahead(spec: Partitioned, today: date, ahead: int) -> list[str]:
@@ -151,7 +158,7 @@ def _detach(spec: Partitioned, name: str) -> None:
             cursor.execute(f"ALTER TABLE {spec.table} DETACH PARTITION {name} CONCURRENTLY")
 
 
-def is_missing_partition(exc: BaseException) -> bool:
+def is_missing_partition(exc: BaseException) -> bool:  # for any partitioned table
     """Whether a write failed because no partition holds one of its rows' days."""
     for error in (exc, exc.__cause__):
         if isinstance(error, psycopg.errors.CheckViolation) and "no partition of relation" in str(error):

@@ -1,6 +1,8 @@
-"""Span retention: the span writer's side of `manage.py prune` (jobs/retention/prune.py calls it).
+"""Span and log retention: the telemetry writers' side of `manage.py prune` (jobs/retention/prune.py calls it).
 
-- `ensure_partitions()`: today's span partition and JOBTRACE_PARTITIONS_AHEAD_DAYS days after it (PostgreSQL;
+- Log records (traces/logs/) follow the span retention the same way: their table is partitioned by day on
+  `time_ns` like the spans' on `start_ns`.
+- `ensure_partitions()`: today's span and log partitions and JOBTRACE_PARTITIONS_AHEAD_DAYS days after it (PostgreSQL;
   nothing elsewhere). `manage.py prune` calls it; so may the monitor loop, as often as it likes (a catalog read
   when nothing is missing).
 - `prune_spans(first_kept)`: given, per namespace, the first UTC day whose spans are kept, removes the spans of the
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from traces import partitions
+from traces.logs.models import LogRecord
 from traces.models import Span, SpanLink, Trace
 
 BATCH = 5_000
@@ -31,16 +35,20 @@ def _today() -> date:
 
 
 def ensure_partitions(today: date | None = None) -> list[str]:
-    """Create the span partitions of today and the days ahead that are missing; returns their names."""
-    if not partitions.is_partitioned(partitions.SPANS):
-        return []
-    return partitions.ensure_ahead(partitions.SPANS, today or _today(), settings.JOBTRACE_PARTITIONS_AHEAD_DAYS)
+    """Create the span and log partitions of today and the days ahead that are missing; returns their names."""
+    created = []
+    for spec in partitions.TABLES:
+        if partitions.is_partitioned(spec):
+            ahead = settings.JOBTRACE_PARTITIONS_AHEAD_DAYS
+            created += partitions.ensure_ahead(spec, today or _today(), ahead)
+    return created
 
 
 @dataclass
 class SpanPrune:
     partitions_dropped: list[str] = field(default_factory=list)
     spans_deleted: int = 0  # deleted row by row (SQLite, or a namespace keeping fewer days than the longest)
+    logs_deleted: int = 0  # likewise, log records (they follow the span retention)
     links_deleted: int = 0
 
 
@@ -53,25 +61,24 @@ def prune_spans(first_kept: dict[int, date], *, batch: int = BATCH) -> SpanPrune
     result = SpanPrune()
     if not first_kept:
         return result
-    if partitions.is_partitioned(partitions.SPANS):
-        result.partitions_dropped = partitions.expire_before(partitions.SPANS, min(first_kept.values()))
+    for spec in partitions.TABLES:
+        if partitions.is_partitioned(spec):
+            result.partitions_dropped += partitions.expire_before(spec, min(first_kept.values()))
     for namespace_id, day in sorted(first_kept.items()):
-        result.spans_deleted += _delete_batches(namespace_id, cutoff_ns(day), batch)
+        result.spans_deleted += _delete_batches(Span, "start_ns", namespace_id, cutoff_ns(day), batch)
+        result.logs_deleted += _delete_batches(LogRecord, "time_ns", namespace_id, cutoff_ns(day), batch)
         result.links_deleted += _delete_links(namespace_id, cutoff_ns(day), batch)
     return result
 
 
-def _delete_batches(namespace_id: int, before_ns: int, batch: int) -> int:
+def _delete_batches(model: Any, column: str, namespace_id: int, before_ns: int, batch: int) -> int:
     deleted = 0
+    older = {"namespace_id": namespace_id, f"{column}__lt": before_ns}
     while True:
-        ids = list(
-            Span.objects.filter(namespace_id=namespace_id, start_ns__lt=before_ns)
-            .order_by()
-            .values_list("id", flat=True)[:batch]
-        )
+        ids = list(model.objects.filter(**older).order_by().values_list("id", flat=True)[:batch])
         if not ids:
             return deleted
-        deleted += Span.objects.filter(namespace_id=namespace_id, id__in=ids, start_ns__lt=before_ns).delete()[0]
+        deleted += model.objects.filter(id__in=ids, **older).delete()[0]
 
 
 def _delete_links(namespace_id: int, before_ns: int, batch: int) -> int:

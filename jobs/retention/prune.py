@@ -32,9 +32,10 @@ class PruneResult:
     deleted: dict[str, int] = field(default_factory=dict)  # model label -> rows (cascades included)
 
     def lines(self) -> list[str]:
-        out = [f"span partitions created: {', '.join(self.partitions_created) or 'none'}"]
-        out.append(f"span partitions dropped: {', '.join(self.spans.partitions_dropped) or 'none'}")
+        out = [f"span and log partitions created: {', '.join(self.partitions_created) or 'none'}"]
+        out.append(f"span and log partitions dropped: {', '.join(self.spans.partitions_dropped) or 'none'}")
         out.append(f"spans deleted in batches: {self.spans.spans_deleted}")
+        out.append(f"log records deleted in batches: {self.spans.logs_deleted}")
         out.append(f"span links deleted: {self.spans.links_deleted}")
         out += [f"{label}: {count}" for label, count in sorted(self.deleted.items())]
         return out

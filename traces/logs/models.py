@@ -15,7 +15,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Execution, Job, Namespace, Shard
+from traces import partitions
 from traces.fields import AnyValueField, JSONTextField
+
+
+class LogRecordQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        """The days of these records have a partition first (PostgreSQL; traces/partitions.py)."""
+        objs = list(objs)
+        partitions.ensure_for_values(partitions.LOGS, [o.time_ns for o in objs])
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class LogRecord(models.Model):
@@ -60,10 +69,14 @@ class LogRecord(models.Model):
     )
     received_at = models.DateTimeField(default=timezone.now)
 
+    objects = LogRecordQuerySet.as_manager()
+
     class Meta:
         ordering = ["time_ns", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["namespace", "record_hash"], name="logrecord_ns_hash_uniq"),
+            # `time_ns` is in the key because on PostgreSQL the table is range-partitioned by day on it
+            # (traces/partitions.py); the hash covers the times, so a retry still hits the key.
+            models.UniqueConstraint(fields=["namespace", "record_hash", "time_ns"], name="logrecord_ns_hash_uniq"),
         ]
         indexes = [
             # Every read is time-ordered within its scope, so one run's log is one index range.
@@ -94,6 +107,11 @@ class LogRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.severity_text or self.severity_number}: {self.body_text[:80]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Not the ingest path (traces/logs/store.py, which creates a missing day itself): the ORM's single writes.
+        partitions.ensure_for_values(partitions.LOGS, [self.time_ns])
+        super().save(*args, **kwargs)
 
 
 @models.TextField.register_lookup

@@ -4,7 +4,8 @@ In one transaction, under the span writer's advisory locks on the batch's trace 
 write that would change these records' owner either committed before, and is seen here, or waits and relinks them
 after): the owners (traces/logs/linking.py), then the rows. PostgreSQL: COPY straight into traces_logrecord under a
 savepoint; when a record is already stored (an exporter's retry), COPY into a temporary staging table instead and
-`INSERT ... SELECT ... ON CONFLICT (namespace_id, record_hash) DO NOTHING`. SQLite: `bulk_create(ignore_conflicts)`.
+`INSERT ... SELECT ... ON CONFLICT (namespace_id, record_hash, time_ns) DO NOTHING` (time_ns: the partition key).
+SQLite: `bulk_create(ignore_conflicts)`.
 
 Idempotent: one row per (namespace, record hash); the first copy wins, so a retry changes nothing.
 """
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from jobs.models import Namespace
-from traces import locks
+from traces import locks, partitions
 from traces.logs import linking
 from traces.logs.ingest import ParsedLog
 from traces.logs.models import LogRecord
@@ -56,6 +57,7 @@ COLUMNS = (
     "received_at",
 )
 _COLS = ", ".join(COLUMNS)
+_TIME = COLUMNS.index("time_ns")  # a COPY row's time, the partition key
 _STAGE = "jobtrace_log_stage1"
 _STAGE_DDL = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
@@ -70,7 +72,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
 _INSERT = f"""
 INSERT INTO traces_logrecord ({_COLS})
 SELECT {_COLS} FROM {_STAGE} ORDER BY ord
-ON CONFLICT (namespace_id, record_hash) DO NOTHING
+ON CONFLICT (namespace_id, record_hash, time_ns) DO NOTHING
 """  # noqa: S608
 COPY_SQL = f"COPY traces_logrecord ({_COLS}) FROM STDIN"
 
@@ -114,7 +116,17 @@ def store_logs(namespace: Namespace | int, records: Sequence[ParsedLog]) -> LogS
             ],
         )
         rows = list(rows_of(namespace_id, unique, found))
-        inserted = _copy_insert(rows) if connection.vendor == "postgresql" else _orm_insert(rows)
+        if connection.vendor == "postgresql":
+            try:
+                inserted = _copy_insert(rows)
+            except (psycopg.Error, DatabaseError) as exc:
+                if not partitions.is_missing_partition(exc):
+                    raise
+                # A day with no partition yet (a clock far off, records replayed from long ago): create it, again.
+                partitions.create_for_values(partitions.LOGS, {row[_TIME] for row in rows})
+                inserted = _copy_insert(rows)
+        else:
+            inserted = _orm_insert(rows)
     result.inserted = inserted
     result.duplicates = len(records) - inserted
     return result
@@ -190,7 +202,8 @@ def _copy_insert(rows: list[tuple[Any, ...]]) -> int:
             return len(rows)
     except psycopg.errors.UniqueViolation:
         pass  # a retry: some records are stored already
-    with connection.cursor() as cursor:
+    # In a savepoint of its own too: a row whose day has no partition fails here as well, and the writer retries.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_STAGE_DDL)
         with cursor.cursor.copy(f"COPY {_STAGE} (ord, {_COLS}) FROM STDIN") as copy:
             for i, row in enumerate(rows):

@@ -19,7 +19,7 @@ from traces.tests.builders import otlp_doc, otlp_span, sid, tid
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
 
 BEFORE = [("traces", "0005_logrecord")]
-AFTER = [("traces", "0006_span_partitions")]
+AFTER = [("traces", "0007_logrecord_partitions")]
 DAY_NS = 86_400 * 1_000_000_000
 
 
@@ -31,9 +31,9 @@ def _doc(trace_id: str, start_ns: int, n: int = 3) -> list:
     return parse_document(otlp_doc(("svc", spans))).spans
 
 
-def _relkind() -> str:
+def _relkind(table: str = "traces_span") -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relkind FROM pg_class WHERE relname = 'traces_span'")
+        cursor.execute("SELECT relkind FROM pg_class WHERE relname = %s", [table])
         return cursor.fetchone()[0]
 
 
@@ -70,6 +70,7 @@ def test_the_migration_partitions_a_table_with_spans_and_reverses():
     finally:
         _migrate(AFTER)
     assert _relkind() == "p"
+    assert _relkind("traces_logrecord") == "p"
 
 
 def test_a_span_for_a_day_without_a_partition_makes_the_writer_create_that_day(ns):
@@ -103,5 +104,26 @@ def test_ensure_partitions_creates_today_and_the_days_ahead_once(ns, settings):
     settings.JOBTRACE_PARTITIONS_AHEAD_DAYS = 5
     far = datetime(2031, 1, 1, tzinfo=UTC).date()
     created = retention.ensure_partitions(far)
-    assert created == [partitions.SPANS.name_of(far + timedelta(days=i)) for i in range(6)]
+    days = [far + timedelta(days=i) for i in range(6)]
+    assert created == [partitions.SPANS.name_of(d) for d in days] + [partitions.LOGS.name_of(d) for d in days]
     assert retention.ensure_partitions(far) == []
+
+
+def test_log_records_are_partitioned_by_day_too_and_expire_with_the_spans(ns):
+    from traces.logs.ingest import parse_logs
+    from traces.logs.models import LogRecord
+    from traces.logs.store import store_logs
+    from traces.logs.tests.builders import line, request
+
+    today = datetime.now(UTC).date()
+    old, recent = today - timedelta(days=9), today - timedelta(days=2)
+    for day, text in ((old, "old"), (recent, "recent")):
+        at = partitions.LOGS.bounds(day)[0] + 7
+        records = parse_logs(request([line(text, at), line(f"{text} 2", at + 1)]), json_body=False).records
+        assert store_logs(ns, records).inserted == 2
+        assert store_logs(ns, records).inserted == 0  # an exporter's retry
+    assert {old, recent} <= set(partitions.days(partitions.LOGS))
+    result = retention.prune_spans({ns.pk: today - timedelta(days=7)})
+    assert partitions.LOGS.name_of(old) in result.partitions_dropped
+    assert partitions.LOGS.name_of(recent) not in result.partitions_dropped
+    assert sorted(LogRecord.objects.values_list("body_text", flat=True)) == ["recent", "recent 2"]
