@@ -18,7 +18,7 @@ from jobs.retention.queries import is_admin
 register = template.Library()
 
 OUTCOMES = {
-    "saved": "Saved. `manage.py prune` applies it on its next run.",
+    "saved": "Saved. The next run of manage.py prune applies it.",
     "invalid-span_days": "Not changed: spans are kept 1 to 3650 days, and no longer than records.",
     "invalid-record_days": "Not changed: records are kept 1 to 3650 days.",
 }
