@@ -17,6 +17,7 @@ from console import links
 from console.lookup import normalise_trace_id
 from jobs.auth import Access, ReadScope
 from jobs.models import Execution, Shard
+from traces import retention
 from traces.api.serializers import TRACE_RELATED, TraceDetailSerializer, TraceSummarySerializer
 from traces.filtersets import TraceFilterSet
 from traces.models import Span, SpanLink, Trace
@@ -98,6 +99,10 @@ def trace_context(trace: Trace) -> dict[str, Any]:
     executions = dict(Execution.objects.filter(pk__in=exec_pks).values_list("pk", "execution_id")) if exec_pks else {}
     shards = dict(Shard.objects.filter(pk__in=shard_pks).values_list("pk", "shard_id")) if shard_pks else {}
     warnings.extend(w.as_dict() for w in clock_skew(spans))
+    expired = retention.expired_by(trace)
+    if expired is not None and len(spans) < trace.span_count:
+        message = f"Spans of this trace expired by the retention of {expired} days; the summary is kept."
+        warnings.append({"kind": "expired", "message": message})
     if spans and not any(not s.parent_span_id for s in spans):
         warnings.append(
             {"kind": "root_missing", "message": "The root span has not arrived; the earliest span stands in for it."}

@@ -235,3 +235,12 @@ def test_on_postgresql_expired_days_are_whole_partitions_dropped(ns):
     assert set(Span.objects.values_list("trace_id", flat=True)) == {keep}
     ahead = {partitions.SPANS.name_of(TODAY + timedelta(days=i)) for i in range(4)}
     assert ahead <= set(partitions.days(partitions.SPANS).values())
+
+
+def test_the_trace_api_says_an_expired_traces_spans_are_gone(ns, reader):
+    trace_id = _store_trace(ns, TODAY - timedelta(days=8))
+    run()
+    body = reader.get(f"/api/v1/traces/{trace_id}").json()
+    assert body["spans"] == []
+    assert [w["kind"] for w in body["warnings"]] == ["expired"]
+    assert "retention of 7 days" in body["warnings"][0]["message"]
