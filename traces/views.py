@@ -14,19 +14,27 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import CharField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.shortcuts import render
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from console import links
 from console.lookup import normalise_trace_id
 from jobs.auth import Access
 from jobs.models import Execution
+from traces import queries
 from traces import waterfall as wf_mod
 from traces.download import otlp_json
-from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace
+from traces.filtersets import SCHEDULER_ORIGIN
+from traces.models import Span, SpanKind, StatusCode, Trace
 
 TRACE_SPAN_LIMIT = 50_000
-LINKED_HERE_LIMIT = 50
+# Attributes whose value is a message id: shown as a link to the message's workflow (else the lookup of the id).
+MESSAGE_ID_KEYS = ("messaging.message.id", "message_id", "causation_id")
+CORRELATION_KEYS = ("messaging.message.conversation_id", "correlation_id")
 
 
 # --- helpers shared with the shard page ---------------------------------------------------------------------------
@@ -41,6 +49,20 @@ def _exception_of(event: dict[str, Any]) -> dict[str, str] | None:
         "message": str(attrs.get("exception.message", "")),
         "stacktrace": str(attrs.get("exception.stacktrace", "")),
     }
+
+
+def _with_message_links(attributes: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The attributes sorted, a message id's value made a link to its workflow (the span's correlation id names it;
+    without one, the lookup of the message id finds it)."""
+    correlation = next((str(attributes[k]) for k in CORRELATION_KEYS if attributes.get(k)), "")
+    out: list[tuple[str, Any]] = []
+    for key, value in sorted(attributes.items()):
+        if key in MESSAGE_ID_KEYS and isinstance(value, str) and value:
+            value = format_html('<a class="message-link" href="{}">{}</a>', links.message_url(value, correlation), value)
+        elif key in CORRELATION_KEYS and isinstance(value, str) and value:
+            value = format_html('<a class="message-link" href="{}">{}</a>', links.correlation_url(value), value)
+        out.append((key, value))
+    return out
 
 
 def span_detail_context(namespace_id: int, trace_id: str, span_id: str) -> dict[str, Any] | None:
@@ -79,7 +101,7 @@ def span_detail_context(namespace_id: int, trace_id: str, span_id: str) -> dict[
         "span": span,
         "kind": SpanKind(span.kind).label if span.kind in SpanKind.values else str(span.kind),
         "status": StatusCode(span.status_code).label if span.status_code in StatusCode.values else "",
-        "attributes": sorted((span.attributes or {}).items()),
+        "attributes": _with_message_links(span.attributes or {}),
         "resource": sorted((span.resource or {}).items()),
         "events": events,
         "links": span_links,
@@ -167,12 +189,16 @@ def _owner_links(trace: Trace | None) -> dict[str, str]:
     return out
 
 
+# The span's traffic.origin, read in the waterfall's one query (a plain text comparison on both databases).
+_ORIGIN = Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField())
+
+
 def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.Waterfall:
     with wf_mod.paused_gc():
         rows = list(
             Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
             .order_by()
-            .values_list(*wf_mod.SPAN_COLUMNS)[:TRACE_SPAN_LIMIT]
+            .values_list(*wf_mod.SPAN_COLUMNS, _ORIGIN)[:TRACE_SPAN_LIMIT]
         )
         return wf_mod.build(
             rows,
@@ -192,7 +218,8 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     except TraceNotHere as missing:
         return _no_spans_yet(request, trace_id, backend=missing.backend)
     wf = _waterfall(ns_id, trace_id, trace)
-    selected = request.GET.get("span", "").strip().lower()
+    asked = request.GET.get("span", "").strip().lower()
+    selected = asked
     if selected not in wf.index_of:
         failing = wf.failing_span()
         selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
@@ -202,13 +229,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     trace_url = links.trace_url(trace_id)
     rows_html = wf_mod.render_rows(wf, visible, opened, trace_url=trace_url, selected=selected)
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
-    linked_here = [
-        {"trace_id": t, "span_id": s, "ref": ref, "url": links.trace_url(t, s)}
-        for t, s, ref in SpanLink.objects.filter(namespace_id=ns_id, linked_trace_id=trace_id)
-        .exclude(trace_id=trace_id)
-        .order_by("trace_id", "span_id")
-        .values_list("trace_id", "span_id", "ref_type")[:LINKED_HERE_LIMIT]
-    ]
+    linked_here = queries.linked_here(ns_id, trace_id)
     rows = wf.rows
     return render(
         request,
@@ -221,6 +242,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "rows_html": rows_html,
             "shown": len(visible),
             "detail": detail,
+            "span_not_found": asked if asked and asked != selected else "",
             "linked_here": linked_here,
             "trace_url": trace_url,
             "critical": [rows[i] for i in wf.critical_path[:50]],

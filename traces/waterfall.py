@@ -41,6 +41,11 @@ class SpanTuple(NamedTuple):
 
 
 SPAN_COLUMNS = ("span_id", "parent_span_id", "name", "service", "kind", "start_ns", "duration_ns", "status_code")
+# An optional ninth column: the span's `traffic.origin` attribute; "scheduler" marks the row (traces/views.py reads it
+# in the same query as the columns above).
+ORIGIN_COLUMN = 8
+SCHEDULER_ORIGIN = "scheduler"
+SCHEDULER_TAG = '<span class="tag origin-scheduler" title="traffic.origin=scheduler">scheduler</span>'
 
 
 class Row:
@@ -59,6 +64,7 @@ class Row:
         "orphan",
         "parent_index",
         "parent_span_id",
+        "scheduler",
         "self_ns",
         "service",
         "span_id",
@@ -95,6 +101,7 @@ class Row:
         self.on_critical_path = False
         self.self_ns = 0
         self.orphan = orphan
+        self.scheduler = False  # marked traffic.origin=scheduler (a call a scheduler originated)
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,8 @@ def build(
         start_ns = sp[5]
         duration = sp[6] if sp[6] > 0 else 0
         row = Row(sid, sp[1], sp[2], sp[3], sp[4], start_ns, duration, sp[7] == ERROR, depth, parent_index)
+        if len(sp) > ORIGIN_COLUMN and sp[ORIGIN_COLUMN] == SCHEDULER_ORIGIN:
+            row.scheduler = True
         if parent_index is None:
             row.orphan = bool(sp[1]) and sp[1] != sid
         else:
@@ -475,7 +484,8 @@ def render_rows(
             f'<div class="{" ".join(classes)}" id="span-{sid}" data-span="{sid}" data-depth="{r.depth}"{more}>'
             f'<div class="wf-label">{toggle}'
             f'<a class="wf-name" href="{escape(trace_url)}?span={sid}" data-span="{sid}">'
-            f'<span class="svc svc-{wf.colour_of(r.service)}">{escape(r.service)}</span> {escape(r.name)}</a>{badge}'
+            f'<span class="svc svc-{wf.colour_of(r.service)}">{escape(r.service)}</span> {escape(r.name)}</a>'
+            f"{SCHEDULER_TAG if r.scheduler else ''}{badge}"
             f"</div>"
             f'<svg class="wf-bar" viewBox="0 0 1000 10" preserveAspectRatio="none" aria-hidden="true">'
             f'<rect class="svc-fill-{wf.colour_of(r.service)}" x="{x:.1f}" y="1" width="{w:.1f}" height="8"/></svg>'
