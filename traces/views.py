@@ -13,10 +13,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.db.models import CharField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
@@ -58,7 +58,8 @@ def _with_message_links(attributes: dict[str, Any]) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key, value in sorted(attributes.items()):
         if key in MESSAGE_ID_KEYS and isinstance(value, str) and value:
-            value = format_html('<a class="message-link" href="{}">{}</a>', links.message_url(value, correlation), value)
+            url = links.message_url(value, correlation)
+            value = format_html('<a class="message-link" href="{}">{}</a>', url, value)
         elif key in CORRELATION_KEYS and isinstance(value, str) and value:
             value = format_html('<a class="message-link" href="{}">{}</a>', links.correlation_url(value), value)
         out.append((key, value))

@@ -38,7 +38,8 @@ def test_an_unknown_span_id_says_it_was_not_found_instead_of_silently_showing_an
 
 def test_rows_of_scheduler_originated_calls_are_marked_on_the_waterfall(owner_client, ns):
     tid = factories.trace_id()
-    root = ft.span(ns, tid, name="POST /tasks/reindex", service="search-api", attributes={"traffic.origin": "scheduler"})
+    marked = {"traffic.origin": "scheduler"}
+    root = ft.span(ns, tid, name="POST /tasks/reindex", service="search-api", attributes=marked)
     ft.span(ns, tid, parent=root.span_id, name="reindex", service="search-api", attributes={"traffic.origin": "user"})
     ft.summarise(ns, tid)
     body = owner_client.get(links.trace_url(tid)).content.decode()
@@ -89,7 +90,7 @@ def test_spans_that_link_here_are_counted_cut_visibly_failing_first_and_named(
         response = owner_client.get(url)
     body = text_of(response)
     section = body[body.index('id="linked-here"') :]
-    assert "Spans that link here <span class=\"count\">(60)</span>" in section
+    assert 'Spans that link here <span class="count">(60)</span>' in section
     assert "Showing 50 of 60, failing first (1 failing)." in section
     items = re.findall(r'<li class="linking( err)?">(.*?)</li>', section)
     assert len(items) == 50
