@@ -235,9 +235,13 @@ def build(
         warnings.append(f"{len(unreached)} spans form a parent cycle and are drawn as roots.")
 
     # One backward pass (children come after their parent in tree order): descendant counts, self time, and the
-    # self time per service and per operation.
-    by_service: dict[str, list[int]] = {}
-    by_operation: dict[tuple[str, str], list[int]] = {}
+    # intervals of own work per service and per operation. A service's (an operation's) self time is the union of
+    # its spans' own intervals: sibling spans that overlap (parallel calls, or a service without an SDK that reports
+    # its steps as siblings) count the wall-clock time once, so no service shows more self time than the trace has.
+    by_service: dict[str, list[tuple[int, int]]] = {}
+    by_operation: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    spans_of_service: dict[str, int] = {}
+    spans_of_operation: dict[tuple[str, str], int] = {}
     start = end = 0
     if rows:
         start, end = rows[0].start_ns, rows[0].end_ns
@@ -247,32 +251,38 @@ def build(
             start = r.start_ns
         if r.end_ns > end:
             end = r.end_ns
-        own = _self_time(r, rows) if r.children else r.duration_ns
-        r.self_ns = own
+        own_intervals = _self_intervals(r, rows) if r.children else [(r.start_ns, r.end_ns)]
+        r.self_ns = sum(e - s for s, e in own_intervals)
         if r.parent_index is not None:
             rows[r.parent_index].descendants += r.descendants + 1
         acc = by_service.get(r.service)
         if acc is None:
-            by_service[r.service] = [own, 1]
+            by_service[r.service] = list(own_intervals)
+            spans_of_service[r.service] = 1
         else:
-            acc[0] += own
-            acc[1] += 1
+            acc.extend(own_intervals)
+            spans_of_service[r.service] += 1
         op_key = (r.service, r.name)
         acc = by_operation.get(op_key)
         if acc is None:
-            by_operation[op_key] = [own, 1]
+            by_operation[op_key] = list(own_intervals)
+            spans_of_operation[op_key] = 1
         else:
-            acc[0] += own
-            acc[1] += 1
+            acc.extend(own_intervals)
+            spans_of_operation[op_key] += 1
     services = sorted(by_service)
     critical = _critical_path(rows)
     for i in critical:
         rows[i].on_critical_path = True
     self_by_service = sorted(
-        (SelfTime(svc, svc, ns, n) for svc, (ns, n) in by_service.items()), key=lambda t: (-t.self_ns, t.key)
+        (SelfTime(svc, svc, _union(iv), spans_of_service[svc]) for svc, iv in by_service.items()),
+        key=lambda t: (-t.self_ns, t.key),
     )
     self_by_operation = sorted(
-        (SelfTime(f"{svc}: {op}", svc, ns, n) for (svc, op), (ns, n) in by_operation.items()),
+        (
+            SelfTime(f"{svc}: {op}", svc, _union(iv), spans_of_operation[(svc, op)])
+            for (svc, op), iv in by_operation.items()
+        ),
         key=lambda t: (-t.self_ns, t.key),
     )
     durations = [r.duration_ns for r in rows]
@@ -309,26 +319,38 @@ def build(
     )
 
 
-def _self_time(row: Row, rows: list[Row]) -> int:
-    """The span's duration minus the union of its children's intervals clipped to the span."""
-    if not row.children:
-        return row.duration_ns
+def _self_intervals(row: Row, rows: list[Row]) -> list[tuple[int, int]]:
+    """The parts of the span's interval that none of its children covers (its duration minus the union of its
+    children's intervals, clipped to the span)."""
     lo, hi = row.start_ns, row.end_ns
-    intervals = sorted((max(rows[c].start_ns, lo), min(rows[c].end_ns, hi)) for c in row.children)
-    covered = 0
-    cur_s, cur_e = None, None
-    for s, e in intervals:
+    gaps: list[tuple[int, int]] = []
+    cursor = lo
+    for s, e in sorted((max(rows[c].start_ns, lo), min(rows[c].end_ns, hi)) for c in row.children):
         if e <= s:
             continue
+        if s > cursor:
+            gaps.append((cursor, s))
+        if e > cursor:
+            cursor = e
+    if hi > cursor:
+        gaps.append((cursor, hi))
+    return gaps
+
+
+def _union(intervals: list[tuple[int, int]]) -> int:
+    """The length of the union of intervals."""
+    total = 0
+    cur_s = cur_e = None
+    for s, e in sorted(intervals):
         if cur_e is None or s > cur_e:
             if cur_e is not None:
-                covered += cur_e - cur_s  # type: ignore[operator]
+                total += cur_e - cur_s  # type: ignore[operator]
             cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
+        elif e > cur_e:
+            cur_e = e
     if cur_e is not None:
-        covered += cur_e - cur_s  # type: ignore[operator]
-    return max(row.duration_ns - covered, 0)
+        total += cur_e - cur_s  # type: ignore[operator]
+    return total
 
 
 def _critical_path(rows: list[Row]) -> list[int]:

@@ -44,9 +44,27 @@ def test_self_time_subtracts_the_union_of_children_per_service_and_operation():
     root = wf.rows[0]
     assert root.self_ns == 60 * MS
     by_service = {t.key: t.self_ns for t in wf.self_by_service}
-    assert by_service == {"api": 60 * MS, "db": 60 * MS}
+    assert by_service == {"api": 60 * MS, "db": 40 * MS}  # the two queries overlap: their wall-clock time, once
     assert wf.self_by_operation[0].key in {"api: root", "db: query"}
     assert {t.key: t.spans for t in wf.self_by_operation}["db: query"] == 2
+
+
+def test_self_time_by_service_never_exceeds_the_trace_when_sibling_spans_overlap():
+    # The demo's inventory-sync trace: a service without an SDK reports its run and the run's two steps as siblings.
+    wf = waterfall.build(
+        [
+            s("job", "", 0, 614, service="scheduler", name="inventory-sync"),
+            s("call", "job", 0, 614, service="scheduler", name="POST /tasks/inventory-sync"),
+            s("server", "call", 1, 612, service="inventory-service", name="POST /tasks/inventory-sync"),
+            s("run", "server", 1, 611, service="inventory-service", name="InventorySync::run"),
+            s("get", "server", 1, 388, service="inventory-service", name="GET warehouse-api /stock"),
+            s("update", "server", 389, 223, service="inventory-service", name="UPDATE stock_levels"),
+        ]
+    )
+    by_service = {t.key: t.self_ns for t in wf.self_by_service}
+    assert by_service == {"inventory-service": 612 * MS, "scheduler": 2 * MS}
+    assert sum(by_service.values()) <= wf.duration_ns
+    assert wf.rows[wf.index_of["run"]].self_ns == 611 * MS  # a span's own self time is still its own
 
 
 def test_orphans_clock_skew_and_truncation_are_reported():
