@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Exists, OuterRef, Q, Window
+from django.db.models import CharField, Count, Exists, OuterRef, Q, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from console import links
 from jobs.choices import FAILURE_STATUSES
+from traces import waterfall as wf_mod
+from traces.filtersets import SCHEDULER_ORIGIN
 from traces.models import Span, SpanLink, Trace
 
 if TYPE_CHECKING:
@@ -281,3 +285,25 @@ def linked_here(namespace_id: int, trace_id: str, limit: int = LINKED_HERE_LIMIT
             )
         )
     return LinkedHere(rows[0][-1], out)
+
+
+# --- one trace's waterfall ----------------------------------------------------------------------------------------
+
+TRACE_SPAN_LIMIT = 50_000
+# The span's traffic.origin, read in the waterfall's one query (a plain text comparison on both databases).
+_ORIGIN = Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField())
+
+
+def trace_waterfall(namespace_id: int, trace_id: str, expected_spans: int | None = None) -> wf_mod.Waterfall:
+    """The trace's waterfall (traces/waterfall.py) from one query of its spans' columns, at most TRACE_SPAN_LIMIT."""
+    with wf_mod.paused_gc():
+        rows = list(
+            Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
+            .order_by()
+            .values_list(*wf_mod.SPAN_COLUMNS, _ORIGIN)[:TRACE_SPAN_LIMIT]
+        )
+        return wf_mod.build(
+            rows,
+            truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
+            expected_spans=expected_spans,
+        )

@@ -13,9 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import CharField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.html import format_html
@@ -27,11 +24,12 @@ from jobs.auth import Access
 from jobs.models import Execution
 from traces import queries
 from traces import waterfall as wf_mod
+from traces.compare import Operation
+from traces.compare import compare as compare_traces
 from traces.download import otlp_json
-from traces.filtersets import SCHEDULER_ORIGIN
 from traces.models import Span, SpanKind, StatusCode, Trace
 
-TRACE_SPAN_LIMIT = 50_000
+COMPARE_ROWS = 50  # operations listed per table of the trace comparison (by impact); the rest are counted
 # Attributes whose value is a message id: shown as a link to the message's workflow (else the lookup of the id).
 MESSAGE_ID_KEYS = ("messaging.message.id", "message_id", "causation_id")
 CORRELATION_KEYS = ("messaging.message.conversation_id", "correlation_id")
@@ -190,22 +188,8 @@ def _owner_links(trace: Trace | None) -> dict[str, str]:
     return out
 
 
-# The span's traffic.origin, read in the waterfall's one query (a plain text comparison on both databases).
-_ORIGIN = Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField())
-
-
 def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.Waterfall:
-    with wf_mod.paused_gc():
-        rows = list(
-            Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
-            .order_by()
-            .values_list(*wf_mod.SPAN_COLUMNS, _ORIGIN)[:TRACE_SPAN_LIMIT]
-        )
-        return wf_mod.build(
-            rows,
-            truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
-            expected_spans=trace.span_count if trace is not None else None,
-        )
+    return queries.trace_waterfall(namespace_id, trace_id, trace.span_count if trace is not None else None)
 
 
 # --- trace page and its fragments ---------------------------------------------------------------------------------
@@ -317,3 +301,41 @@ def trace_download(request: HttpRequest, trace_id: str) -> HttpResponse:
     response = JsonResponse(otlp_json(spans.iterator(chunk_size=2000)), json_dumps_params={"separators": (",", ":")})
     response["Content-Disposition"] = f'attachment; filename="trace-{trace_id}.otlp.json"'
     return response
+
+
+@login_required
+@require_GET
+def trace_compare(request: HttpRequest, a: str, b: str) -> HttpResponse:
+    """Two traces compared operation by operation (traces/compare.py); both must be readable, else 404."""
+    trace_a, ns_a, summary_a = _trace_or_404(request, a)
+    trace_b, ns_b, summary_b = _trace_or_404(request, b)
+    result = compare_traces(_waterfall(ns_a, trace_a, summary_a), _waterfall(ns_b, trace_b, summary_b))
+    url_a, url_b = links.trace_url(trace_a), links.trace_url(trace_b)
+
+    def rows(ops: list[Operation]) -> list[dict[str, Any]]:
+        return [
+            {
+                "op": op,
+                "a_url": links.trace_url(trace_a, op.span_a) if op.span_a else "",
+                "b_url": links.trace_url(trace_b, op.span_b) if op.span_b else "",
+            }
+            for op in ops[:COMPARE_ROWS]
+        ]
+
+    return render(
+        request,
+        "traces/compare.html",
+        {
+            "trace_a": trace_a,
+            "trace_b": trace_b,
+            "url_a": url_a,
+            "url_b": url_b,
+            "swap_url": links.trace_compare_url(trace_b, trace_a),
+            "cmp": result,
+            "rows": rows(result.operations),
+            "more": max(len(result.operations) - COMPARE_ROWS, 0),
+            "only_a": rows(result.only_in_a),
+            "only_b": rows(result.only_in_b),
+            "errors": rows(result.error_changes),
+        },
+    )
