@@ -102,6 +102,7 @@ TEMPLATES = [
             "libraries": {
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
+                "compare_tags": "jobs.compare.tags",
                 "sampling_tags": "jobs.sampling.tags",
             },
         },
