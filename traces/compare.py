@@ -139,9 +139,12 @@ class Comparison:
             "duration_delta_ns": self.duration_delta,
             "operation_count": len(self.operations),
             "operations": [op.as_dict() for op in ops],
-            "only_in_a": [op.as_dict() for op in self.only_in_a],
-            "only_in_b": [op.as_dict() for op in self.only_in_b],
-            "error_changes": [op.as_dict() for op in self.error_changes],
+            "only_in_a_count": len(self.only_in_a),
+            "only_in_a": [op.as_dict() for op in self.only_in_a[:limit]],
+            "only_in_b_count": len(self.only_in_b),
+            "only_in_b": [op.as_dict() for op in self.only_in_b[:limit]],
+            "error_change_count": len(self.error_changes),
+            "error_changes": [op.as_dict() for op in self.error_changes[:limit]],
         }
 
 

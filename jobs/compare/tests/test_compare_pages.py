@@ -168,3 +168,16 @@ def test_the_overview_shows_the_flag(owner_client, ns):
     flag = re.search(r'nightly-export</a>.*?<span class="tag slower-than-usual"[^>]*>([^<]+)</span>', body)
     assert flag
     assert flag.group(1).endswith("\N{MULTIPLICATION SIGN} usual")
+
+
+def test_the_compare_api_lists_at_most_limit_operations_and_refuses_a_bad_limit(reader, ns):
+    story = nightly(ns, fast=1, slow=1)
+    a, b = story.runs
+    url = f"/api/v1/jobs/{ns.name}/nightly-export/executions/{a.execution_id}/compare/{b.execution_id}"
+    doc = reader.get(url, {"limit": 2}).json()
+    assert len(doc["traces"]["operations"]) == 2
+    assert doc["traces"]["operation_count"] == 4
+    for bad in ("0", "x", "10001"):
+        response = reader.get(url, {"limit": bad})
+        assert response.status_code == 400
+        assert "limit" in response.json()
