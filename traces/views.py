@@ -28,6 +28,7 @@ from traces.compare import Operation
 from traces.compare import compare as compare_traces
 from traces.download import otlp_json
 from traces.models import Span, SpanKind, StatusCode, Trace
+from traces.names import operation_name
 
 COMPARE_ROWS = 50  # operations listed per table of the trace comparison (by impact); the rest are counted
 # Attributes whose value is a message id: shown as a link to the message's workflow (else the lookup of the id).
@@ -216,6 +217,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
     linked_here = queries.linked_here(ns_id, trace_id)
     rows = wf.rows
+    steps = wf_mod.critical_steps(wf)
     return render(
         request,
         "traces/trace.html",
@@ -230,8 +232,10 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "span_not_found": asked if asked and asked != selected else "",
             "linked_here": linked_here,
             "trace_url": trace_url,
-            "critical": [rows[i] for i in wf.critical_path[:50]],
-            "critical_more": max(len(wf.critical_path) - 50, 0),
+            "critical": [(rows[step.index], step) for step in steps[:50]],
+            "critical_more": max(len(steps) - 50, 0),
+            "critical_spans": len(wf.critical_path),
+            "critical_top": _critical_by_operation(wf, steps)[:3],
             "slowest": [rows[i] for i in wf.slowest],
             "self_by_service": wf.self_by_service[:20],
             "self_by_operation": wf.self_by_operation[:20],
@@ -240,6 +244,19 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "started": datetime.fromtimestamp(wf.start_ns / 1e9, tz=UTC) if rows else None,
         },
     )
+
+
+def _critical_by_operation(wf: wf_mod.Waterfall, steps: list[wf_mod.CriticalStep]) -> list[dict[str, Any]]:
+    """The critical path's own time per operation (ids in names grouped), largest first: its one-line summary."""
+    total = max(wf.duration_ns, 1)
+    by_op: dict[tuple[str, str], list[int]] = {}
+    for step in steps:
+        r = wf.rows[step.index]
+        acc = by_op.setdefault((r.service, operation_name(r.name)), [0, 0])
+        acc[0] += step.own_ns
+        acc[1] += 1
+    ordered = sorted(by_op.items(), key=lambda item: -item[1][0])
+    return [{"service": k[0], "name": k[1], "own_ns": v[0], "share": v[0] / total, "spans": v[1]} for k, v in ordered]
 
 
 def _no_spans_yet(request: HttpRequest, raw_trace_id: str, backend: str = "") -> HttpResponse:

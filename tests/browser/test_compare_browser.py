@@ -56,7 +56,9 @@ def test_from_the_job_page_two_clicks_reach_the_operation_that_made_the_run_slow
 
 def test_the_trace_page_says_an_unknown_span_was_not_found_and_marks_scheduler_rows(wide, live_server, ns):
     tid = factories.trace_id()
-    root = ft.span(ns, tid, name="POST /tasks/reindex", service="search-api", attributes={"traffic.origin": "scheduler"})
+    root = ft.span(
+        ns, tid, name="POST /tasks/reindex", service="search-api", attributes={"traffic.origin": "scheduler"}
+    )
     ft.span(ns, tid, parent=root.span_id, name="reindex", service="search-api")
     ft.summarise(ns, tid)
     wide.goto(f"{live_server.url}{links.trace_url(tid, 'feedfacefeedface')}")

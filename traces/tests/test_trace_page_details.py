@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import timezone
 
 from console import links
 from jobs.choices import RunStatus
@@ -118,3 +119,20 @@ def _root_of(trace_id: str) -> str:
     from traces.models import Span
 
     return Span.objects.get(trace_id=trace_id, parent_span_id="").span_id
+
+
+def test_the_critical_path_card_sums_it_up_in_one_line_and_lists_only_spans_with_own_time_on_it(owner_client, ns):
+    tid = factories.trace_id()
+    t0 = ft.ns_of(timezone.now())
+    root = ft.span(ns, tid, name="nightly-export", service="export-worker", start_ns=t0, duration_ms=1000)
+    for i in range(2):
+        call = ft.span(ns, tid, parent=root.span_id, name=f"POST /users/{1000 + i}", service="export-worker",
+                       start_ns=t0 + i * 500 * ft.MS, duration_ms=500)  # fmt: skip
+        ft.span(ns, tid, parent=call.span_id, name="userInfoSave", service="ServiceApplication",
+                start_ns=t0 + i * 500 * ft.MS, duration_ms=500)  # fmt: skip
+    ft.summarise(ns, tid)
+    body = text_of(owner_client.get(links.trace_url(tid)))
+    card = body[body.index('id="critical-path"') : body.index("Slowest spans")]
+    assert "through 5 spans; 2 with time of their own on it" in card
+    assert "<strong>ServiceApplication: userInfoSave</strong> 1.00 s (100%, 2 spans)" in card
+    assert card.count("<li>") == 2

@@ -134,3 +134,19 @@ def test_a_span_with_thousands_of_children_shows_a_hundred_plus_what_matters():
     assert 'class="wf-more"' in html  # the root says how many children are not shown
     everything = waterfall.visible_rows(wf, opened, max_children=None)
     assert len(everything) == 5001
+
+
+def test_the_critical_path_lists_only_spans_with_time_of_their_own_on_it():
+    # root waits for call, which waits for save: only save (and the root's own 10 ms before the call) are on it.
+    wf = waterfall.build(
+        [
+            s("root", "", 0, 1000, name="nightly-export"),
+            s("call", "root", 10, 990, name="POST /users"),
+            s("save", "call", 10, 990, service="ServiceApplication", name="userInfoSave"),
+            s("side", "root", 20, 5, name="log"),
+        ]
+    )
+    steps = waterfall.critical_steps(wf)
+    assert [(wf.rows[st.index].span_id, st.own_ns) for st in steps] == [("root", 10 * MS), ("save", 990 * MS)]
+    assert len(wf.critical_path) == 3  # call is on the path, with no time of its own there
+    assert steps[1].share == 0.99
