@@ -307,3 +307,18 @@ def trace_waterfall(namespace_id: int, trace_id: str, expected_spans: int | None
             truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
             expected_spans=expected_spans,
         )
+
+
+MAX_TEXT_MATCHES = 5_000  # spans whose attributes a find matches at most
+
+
+def spans_with_text(namespace_id: int, trace_id: str, text: str) -> list[str]:
+    """Span ids of the trace whose attributes hold `text` (any case): the find's attribute match. One query."""
+    from django.db.models import TextField
+
+    return list(
+        Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
+        .annotate(_attributes=Cast("attributes", TextField()))
+        .filter(_attributes__icontains=text)
+        .values_list("span_id", flat=True)[:MAX_TEXT_MATCHES]
+    )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.html import format_html
@@ -22,14 +24,27 @@ from console import links
 from console.lookup import normalise_trace_id
 from jobs.auth import Access
 from jobs.models import Execution
+from traces import find as find_mod
 from traces import queries
 from traces import waterfall as wf_mod
 from traces.compare import Operation
 from traces.compare import compare as compare_traces
 from traces.download import otlp_json
+from traces.filtersets import parse_duration_ms
 from traces.models import Span, SpanKind, StatusCode, Trace
 from traces.names import operation_name
 
+EXPAND_ALL_LIMIT = 5_000  # rows "expand all" renders at most (the rest load when their parent is opened)
+STATS_ROWS = 50
+STATS_COLUMNS = [
+    ("name", "Operation"),
+    ("count", "Spans"),
+    ("errors", "Errors"),
+    ("total", "Total"),
+    ("self", "Self"),
+    ("avg", "Average"),
+    ("max", "Max"),
+]  # rows of the statistics table (by its sort); the rest are counted
 COMPARE_ROWS = 50  # operations listed per table of the trace comparison (by impact); the rest are counted
 # Attributes whose value is a message id: shown as a link to the message's workflow (else the lookup of the id).
 MESSAGE_ID_KEYS = ("messaging.message.id", "message_id", "causation_id")
@@ -204,20 +219,40 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     except TraceNotHere as missing:
         return _no_spans_yet(request, trace_id, backend=missing.backend)
     wf = _waterfall(ns_id, trace_id, trace)
+    find, find_problem = _find_of(request)
+    found = find_mod.matches(wf, find, queries.spans_with_text(ns_id, trace_id, find.text) if find.text else ())
+    opened_matches = found[: find_mod.MAX_OPENED_MATCHES]
     asked = request.GET.get("span", "").strip().lower()
     selected = asked
     if selected not in wf.index_of:
         failing = wf.failing_span()
-        selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
+        if opened_matches and not asked:
+            selected = wf.rows[opened_matches[0]].span_id
+        else:
+            selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
     extra = [wf.index_of[selected]] if selected else []
-    opened = wf_mod.open_set(wf, extra=extra)
-    visible = wf_mod.visible_rows(wf, opened, keep=opened | wf_mod.important(wf, extra))
+    mode = request.GET.get("expand", "")
+    opened = find_mod.expanded(wf, mode)
+    if opened is None:
+        opened = wf_mod.open_set(wf, extra=extra)
+    else:
+        opened |= find_mod.ancestors_of(wf, extra)
+    opened |= find_mod.ancestors_of(wf, opened_matches)
+    keep = opened | wf_mod.important(wf, extra) | set(opened_matches)
+    visible = wf_mod.visible_rows(wf, opened, keep=keep, max_children=None if mode == "all" else wf_mod.MAX_CHILDREN)
+    cut_at = EXPAND_ALL_LIMIT if len(visible) > EXPAND_ALL_LIMIT else None
+    if cut_at:
+        visible = visible[:cut_at]
     trace_url = links.trace_url(trace_id)
-    rows_html = wf_mod.render_rows(wf, visible, opened, trace_url=trace_url, selected=selected)
+    rows_html = wf_mod.render_rows(
+        wf, visible, opened, trace_url=trace_url, selected=selected, marked=set(opened_matches)
+    )
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
     linked_here = queries.linked_here(ns_id, trace_id)
     rows = wf.rows
     steps = wf_mod.critical_steps(wf)
+    stats_sort = request.GET.get("stats", "self")
+    stats = find_mod.statistics(wf, stats_sort)
     return render(
         request,
         "traces/trace.html",
@@ -228,9 +263,22 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "wf": wf,
             "rows_html": rows_html,
             "shown": len(visible),
+            "cut_at": cut_at,
             "detail": detail,
             "span_not_found": asked if asked and asked != selected else "",
             "linked_here": linked_here,
+            "find": find,
+            "find_raw": {k: request.GET.get(k, "") for k in ("find", "min", "svc", "op")},
+            "find_problem": find_problem,
+            "found": len(found),
+            "found_opened": len(opened_matches),
+            "expand": mode if mode in find_mod.EXPAND_MODES else "",
+            "expand_urls": {m: _page_url(trace_url, request, expand=m, span="") for m in find_mod.EXPAND_MODES},
+            "stats": [(st, _op_url(trace_url, request, st)) for st in stats[:STATS_ROWS]],
+            "stats_more": max(len(stats) - STATS_ROWS, 0),
+            "stats_columns": STATS_COLUMNS,
+            "stats_sort": stats_sort if stats_sort in find_mod.STATS_SORTS else "self",
+            "stats_sort_urls": {k: _page_url(trace_url, request, stats=k) for k in find_mod.STATS_SORTS},
             "trace_url": trace_url,
             "critical": [(rows[step.index], step) for step in steps[:50]],
             "critical_more": max(len(steps) - 50, 0),
@@ -244,6 +292,41 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "started": datetime.fromtimestamp(wf.start_ns / 1e9, tz=UTC) if rows else None,
         },
     )
+
+
+def _find_of(request: HttpRequest) -> tuple[find_mod.Find, str]:
+    """The find the page's form asks for (`find`, `errors`, `min` as `100ms`/`1.5s`, `svc` + `op`), and what was
+    wrong with it, if anything (the page says so and finds nothing by duration)."""
+    get = request.GET
+    problem = ""
+    min_ns = None
+    raw_min = get.get("min", "").strip()
+    if raw_min:
+        try:
+            min_ns = int(parse_duration_ms(raw_min) * 1_000_000)
+        except (ValueError, ValidationError) as exc:
+            problem = " ".join(getattr(exc, "messages", [str(exc)]))
+    find = find_mod.Find(
+        text=get.get("find", "").strip()[:200],
+        errors=get.get("errors", "") in ("1", "on", "true"),
+        min_duration_ns=min_ns,
+        service=get.get("svc", "").strip() if get.get("op") else "",
+        operation=get.get("op", "").strip(),
+    )
+    return find, problem
+
+
+def _page_url(trace_url: str, request: HttpRequest, **changes: str) -> str:
+    """The trace page's URL with these parameters changed (blank ones dropped)."""
+    params = {k: v for k, v in request.GET.items() if v}
+    params.update(changes)
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{trace_url}?{query}" if query else trace_url
+
+
+def _op_url(trace_url: str, request: HttpRequest, st: find_mod.OperationStats) -> str:
+    """A statistics row's link: the waterfall filtered to that operation's spans (any other find dropped)."""
+    return _page_url(trace_url, request, svc=st.service, op=st.name, find="", errors="", min="", span="")
 
 
 def _critical_by_operation(wf: wf_mod.Waterfall, steps: list[wf_mod.CriticalStep]) -> list[dict[str, Any]]:

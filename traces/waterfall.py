@@ -130,6 +130,11 @@ class Waterfall:
         return self.end_ns - self.start_ns
 
     @property
+    def ticks(self) -> list[str]:
+        """Labels of the time axis: 0, a quarter, a half, three quarters and the whole of the trace."""
+        return [_fmt_ns(self.duration_ns * k // 4) if k else "0" for k in range(5)]
+
+    @property
     def error_rows(self) -> list[int]:
         return [i for i, r in enumerate(self.rows) if r.is_error]
 
@@ -486,6 +491,7 @@ def render_rows(
     *,
     trace_url: str,
     selected: str | None = None,
+    marked: set[int] | None = None,
 ) -> SafeString:
     """The rows as HTML. Everything from the span is escaped; bars are SVG presentation attributes (CSP-safe)."""
     rows = wf.rows
@@ -502,6 +508,8 @@ def render_rows(
             classes.append("cp")
         if r.span_id == selected:
             classes.append("selected")
+        if marked and i in marked:
+            classes.append("match")
         hidden_children = 0
         if r.children:
             loaded = [c for c in r.children if c in shown]
