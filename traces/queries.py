@@ -292,6 +292,8 @@ def linked_here(namespace_id: int, trace_id: str, limit: int = LINKED_HERE_LIMIT
 TRACE_SPAN_LIMIT = 50_000
 # The span's traffic.origin, read in the waterfall's one query (a plain text comparison on both databases).
 _ORIGIN = Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField())
+# ...and its job.shard.id, which tells the rows of a repeated operation apart.
+_SHARD = Cast(KeyTextTransform("job.shard.id", "attributes"), CharField())
 
 
 def trace_waterfall(namespace_id: int, trace_id: str, expected_spans: int | None = None) -> wf_mod.Waterfall:
@@ -300,7 +302,7 @@ def trace_waterfall(namespace_id: int, trace_id: str, expected_spans: int | None
         rows = list(
             Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
             .order_by()
-            .values_list(*wf_mod.SPAN_COLUMNS, _ORIGIN)[:TRACE_SPAN_LIMIT]
+            .values_list(*wf_mod.SPAN_COLUMNS, _ORIGIN, _SHARD)[:TRACE_SPAN_LIMIT]
         )
         return wf_mod.build(
             rows,

@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from django.utils.safestring import SafeString, mark_safe
 
 from console.pages import escape
+from traces.names import operation_name
 
 ERROR = 2  # OTLP StatusCode.ERROR
 SERVICE_COLOURS = 12  # console.css defines .svc-0 … .svc-11
@@ -44,6 +46,11 @@ SPAN_COLUMNS = ("span_id", "parent_span_id", "name", "service", "kind", "start_n
 # An optional ninth column: the span's `traffic.origin` attribute; "scheduler" marks the row (traces/views.py reads it
 # in the same query as the columns above).
 ORIGIN_COLUMN = 8
+# An optional tenth: the span's `job.shard.id`, shown on rows of repeated operations (the shard tells them apart).
+SHARD_COLUMN = 9
+# A row with this many children or more names its children's repeated operations: "migrate account {id} x 2,500,
+# 3 failed", a link to those spans (the trace page's find by operation).
+GROUP_AT = 10
 SCHEDULER_ORIGIN = "scheduler"
 SCHEDULER_TAG = '<span class="tag origin-scheduler" title="traffic.origin=scheduler">scheduler</span>'
 
@@ -67,6 +74,7 @@ class Row:
         "scheduler",
         "self_ns",
         "service",
+        "shard_id",
         "span_id",
         "start_ns",
     )
@@ -102,6 +110,7 @@ class Row:
         self.self_ns = 0
         self.orphan = orphan
         self.scheduler = False  # marked traffic.origin=scheduler (a call a scheduler originated)
+        self.shard_id = ""  # the span's job.shard.id: what tells a repeated operation's rows apart
 
 
 @dataclass(frozen=True)
@@ -218,8 +227,10 @@ def build(
         start_ns = sp[5]
         duration = sp[6] if sp[6] > 0 else 0
         row = Row(sid, sp[1], sp[2], sp[3], sp[4], start_ns, duration, sp[7] == ERROR, depth, parent_index)
-        if len(sp) > ORIGIN_COLUMN and sp[ORIGIN_COLUMN] == SCHEDULER_ORIGIN:
-            row.scheduler = True
+        if len(sp) > ORIGIN_COLUMN:
+            row.scheduler = sp[ORIGIN_COLUMN] == SCHEDULER_ORIGIN
+            if len(sp) > SHARD_COLUMN and sp[SHARD_COLUMN]:
+                row.shard_id = str(sp[SHARD_COLUMN])
         if parent_index is None:
             row.orphan = bool(sp[1]) and sp[1] != sid
         else:
@@ -471,6 +482,26 @@ def visible_rows(
     return out
 
 
+def _groups(wf: Waterfall, row: Row, trace_url: str) -> str:
+    """The operations repeated among a row's children, as links to their spans: `migrate account {id} x 2,500,
+    3 failed` (a multiplication sign on the page) (ids in names grouped; only operations with more than one child)."""
+    rows = wf.rows
+    counts: dict[tuple[str, str], list[int]] = {}
+    for c in row.children:
+        child = rows[c]
+        acc = counts.setdefault((child.service, operation_name(child.name)), [0, 0])
+        acc[0] += 1
+        acc[1] += child.is_error
+    parts = []
+    for (service, name), (n, failed) in sorted(counts.items(), key=lambda item: -item[1][0])[:3]:
+        if n < 2:
+            continue
+        url = f"{trace_url}?{urlencode({'svc': service, 'op': name})}"
+        text = f"{escape(name)} \N{MULTIPLICATION SIGN} {n:,}" + (f", {failed:,} failed" if failed else "")
+        parts.append(f'<a class="wf-group{" err" if failed else ""}" href="{escape(url)}">{text}</a>')
+    return "".join(parts)
+
+
 def _fmt_ns(ns: int) -> str:
     if ns >= 999_950_000:
         return f"{ns / 1e9:.2f} s"
@@ -529,6 +560,10 @@ def render_rows(
         else:
             toggle = '<span class="wf-leaf"></span>'
         more = f' data-unloaded="{hidden_children}"' if hidden_children else ""
+        tell = ""
+        if r.shard_id and (r.parent_index is None or rows[r.parent_index].shard_id != r.shard_id):
+            tell = f'<span class="wf-tell" title="job.shard.id">shard {escape(r.shard_id)}</span>'
+        groups = _groups(wf, r, trace_url) if len(r.children) >= GROUP_AT else ""
         badge = (
             f'<button type="button" class="wf-more" title="Load the {hidden_children:,} spans not shown">'
             f"+{hidden_children:,}</button>"
@@ -540,7 +575,7 @@ def render_rows(
             f'<div class="wf-label">{toggle}'
             f'<a class="wf-name" href="{escape(trace_url)}?span={sid}" data-span="{sid}">'
             f'<span class="svc svc-{wf.colour_of(r.service)}">{escape(r.service)}</span> {escape(r.name)}</a>'
-            f"{SCHEDULER_TAG if r.scheduler else ''}{badge}"
+            f"{tell}{SCHEDULER_TAG if r.scheduler else ''}{badge}{groups}"
             f"</div>"
             f'<svg class="wf-bar" viewBox="0 0 1000 10" preserveAspectRatio="none" aria-hidden="true">'
             f'<rect class="svc-fill-{wf.colour_of(r.service)}" x="{x:.1f}" y="1" width="{w:.1f}" height="8"/></svg>'

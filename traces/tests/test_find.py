@@ -160,3 +160,22 @@ def test_expand_all_collapse_all_and_expand_to_errors(owner_client, ns):
     # collapse all keeps the selected (failing) span's ancestors open, nothing else
     assert collapsed.count('class="wf-row') <= errors.count('class="wf-row')
     assert 'id="expand-all"' in collapsed
+
+
+def test_repeated_operations_are_told_apart_by_shard_and_grouped_under_their_parent():
+    rows = [("root", "", "migrate accounts", "migrator", 1, 0, 1000 * MS, 0, None, None)]
+    for i in range(12):
+        rows.append((f"a{i}", "root", "migrate account", "migrator", 1, i * MS, 10 * MS, 2 if i in (3, 9) else 0,
+                     "scheduler", f"acct-{1000000 + i}"))  # fmt: skip
+        rows.append(
+            (f"c{i}", f"a{i}", "UPDATE accounts", "migrator", 3, i * MS, 5 * MS, 0, None, f"acct-{1000000 + i}")
+        )
+    wf = waterfall.build(rows)
+    html = waterfall.render_rows(wf, range(len(wf.rows)), set(range(len(wf.rows))), trace_url="/traces/t/")
+    row = re.search(r'id="span-a2".*?</div><svg', html).group(0)
+    assert '<span class="wf-tell" title="job.shard.id">shard acct-1000002</span>' in row
+    child = re.search(r'id="span-c2".*?</div><svg', html).group(0)
+    assert "wf-tell" not in child  # the same shard as its parent: nothing new to tell
+    root = re.search(r'id="span-root".*?</div><svg', html).group(0)
+    assert '<a class="wf-group err" href="/traces/t/?svc=migrator&amp;op=migrate+account">' in root
+    assert "migrate account \N{MULTIPLICATION SIGN} 12, 2 failed</a>" in root
