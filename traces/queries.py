@@ -289,7 +289,7 @@ def linked_here(namespace_id: int, trace_id: str, limit: int = LINKED_HERE_LIMIT
 
 # --- one trace's waterfall ----------------------------------------------------------------------------------------
 
-TRACE_SPAN_LIMIT = 50_000
+TRACE_SPAN_LIMIT = 100_000
 # The span's traffic.origin, read in the waterfall's one query (a plain text comparison on both databases).
 _ORIGIN = Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField())
 # ...and its job.shard.id, which tells the rows of a repeated operation apart.
