@@ -138,6 +138,28 @@ class Waterfall:
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
 
+    def minimap(self, bins: int = 200) -> list[tuple[float, float, float, bool]]:
+        """The whole trace in `bins` columns of a 1000-wide, 22-high SVG: (x, y, height, has an error span) of each
+        column holding span starts; heights by the square root of the count, so one span still shows."""
+        if not self.rows:
+            return []
+        total = max(self.duration_ns, 1)
+        counts = [0] * bins
+        errors = [False] * bins
+        for r in self.rows:
+            b = min(int((r.start_ns - self.start_ns) * bins / total), bins - 1)
+            counts[b] += 1
+            if r.is_error:
+                errors[b] = True
+        peak = max(counts) ** 0.5 or 1
+        width = 1000 / bins
+        return [
+            (round(b * width, 1), round(22 - h, 1), round(h, 1), errors[b])
+            for b, n in enumerate(counts)
+            if n
+            for h in (max(n**0.5 / peak * 20, 1.5),)
+        ]
+
     @property
     def ticks(self) -> list[str]:
         """Labels of the time axis: 0, a quarter, a half, three quarters and the whole of the trace."""

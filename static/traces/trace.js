@@ -86,3 +86,77 @@
     }
   });
 })();
+
+// The minimap: drag across the whole trace to zoom the waterfall's bars and time axis to that range (each bar's
+// SVG viewBox; rows loaded later follow), "Reset zoom" to come back. No inline style: SVG attributes only.
+(function () {
+  "use strict";
+  var map = document.getElementById("wf-minimap-map");
+  var wf = document.getElementById("waterfall");
+  if (!map || !wf) return;
+  var box = document.getElementById("wf-minimap");
+  var range = document.getElementById("wf-minimap-range");
+  var reset = document.getElementById("wf-zoom-reset");
+  var state = document.getElementById("wf-zoom-state");
+  var total = parseInt(box.dataset.durationNs, 10) || 1;
+  var zoom = null; // [from, to] in 0..1000
+  var ticks = Array.prototype.slice.call(wf.querySelectorAll(".wf-tick"));
+  var original = ticks.map(function (t) { return t.textContent; });
+
+  function fmt(ns) {
+    if (ns >= 999950000) return (ns / 1e9).toFixed(2) + " s";
+    if (ns >= 1e6) return (ns / 1e6).toFixed(1) + " ms";
+    if (ns >= 1e3) return Math.round(ns / 1e3) + " µs";
+    return Math.round(ns) + " ns";
+  }
+  function apply(bars) {
+    var view = zoom ? zoom[0] + " 0 " + Math.max(zoom[1] - zoom[0], 1) + " 10" : "0 0 1000 10";
+    bars.forEach(function (svg) { svg.setAttribute("viewBox", view); });
+  }
+  function setZoom(from, to) {
+    zoom = from === null ? null : [from, to];
+    apply(Array.prototype.slice.call(wf.querySelectorAll("svg.wf-bar")));
+    ticks.forEach(function (t, k) {
+      t.textContent = zoom ? fmt(((zoom[0] + (zoom[1] - zoom[0]) * k / (ticks.length - 1)) / 1000) * total) : original[k];
+    });
+    range.setAttribute("x", zoom ? zoom[0] : 0);
+    range.setAttribute("width", zoom ? zoom[1] - zoom[0] : 0);
+    reset.hidden = !zoom;
+    wf.classList.toggle("zoomed", !!zoom);
+    state.textContent = zoom ? "· showing " + fmt(zoom[0] / 1000 * total) + " to " + fmt(zoom[1] / 1000 * total) : "· drag to zoom";
+  }
+  function at(event) {
+    var rect = map.getBoundingClientRect();
+    return Math.min(Math.max((event.clientX - rect.left) / rect.width * 1000, 0), 1000);
+  }
+  var start = null;
+  map.addEventListener("pointerdown", function (event) {
+    start = at(event);
+    map.setPointerCapture(event.pointerId);
+    range.setAttribute("x", start);
+    range.setAttribute("width", 0);
+  });
+  map.addEventListener("pointermove", function (event) {
+    if (start === null) return;
+    var x = at(event);
+    range.setAttribute("x", Math.min(start, x));
+    range.setAttribute("width", Math.abs(x - start));
+  });
+  map.addEventListener("pointerup", function (event) {
+    if (start === null) return;
+    var x = at(event);
+    var from = Math.min(start, x), to = Math.max(start, x);
+    start = null;
+    if (to - from < 2) { setZoom(null); return; }
+    setZoom(from, to);
+  });
+  reset.addEventListener("click", function () { setZoom(null); });
+  new MutationObserver(function (records) {
+    if (!zoom) return;
+    records.forEach(function (record) {
+      record.addedNodes.forEach(function (node) {
+        if (node.querySelectorAll) apply(Array.prototype.slice.call(node.querySelectorAll("svg.wf-bar")));
+      });
+    });
+  }).observe(wf, { childList: true, subtree: true });
+})();

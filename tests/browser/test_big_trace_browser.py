@@ -84,3 +84,26 @@ def test_the_statistics_table_filters_the_waterfall_and_expand_all_loads_every_r
     skip.press("Enter")
     assert wide.evaluate("location.hash") == "#waterfall"
     assert wide.problems == []
+
+
+def test_dragging_across_the_minimap_zooms_the_waterfall_to_that_range(wide, live_server, ns):
+    tid = _big_migration(ns)
+    wide.goto(f"{live_server.url}{links.trace_url(tid)}")
+    expect(wide.locator("#wf-minimap-map rect.mm-err")).to_have_count(1)  # the failing account's start
+    bar = wide.locator("svg.wf-bar").first
+    assert bar.get_attribute("viewBox") == "0 0 1000 10"
+    box = wide.locator("#wf-minimap-map").bounding_box()
+    y = box["y"] + box["height"] / 2
+    wide.mouse.move(box["x"] + 1, y)
+    wide.mouse.down()
+    wide.mouse.move(box["x"] + box["width"] * 0.25, y, steps=5)
+    wide.mouse.up()
+    from_x, _, width, _ = (float(v) for v in bar.get_attribute("viewBox").split())
+    assert from_x < 5
+    assert 240 < width < 260  # a quarter of the trace
+    expect(wide.locator(".wf-tick").last).to_have_text(re.compile(r"^2\.[45]\d s$"))
+    expect(wide.locator("#wf-zoom-state")).to_contain_text("showing")
+    wide.locator("#wf-zoom-reset").click()
+    assert bar.get_attribute("viewBox") == "0 0 1000 10"
+    expect(wide.locator(".wf-tick").last).to_have_text("10.00 s")
+    assert wide.problems == []

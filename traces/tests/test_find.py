@@ -179,3 +179,13 @@ def test_repeated_operations_are_told_apart_by_shard_and_grouped_under_their_par
     root = re.search(r'id="span-root".*?</div><svg', html).group(0)
     assert '<a class="wf-group err" href="/traces/t/?svc=migrator&amp;op=migrate+account">' in root
     assert "migrate account \N{MULTIPLICATION SIGN} 12, 2 failed</a>" in root
+
+
+def test_the_minimap_draws_span_starts_over_the_whole_trace_and_marks_errors():
+    wf = migration(n=30, failing=(7,))
+    bars = wf.minimap(bins=100)
+    assert bars[0][0] == 0.0  # the root and the first accounts start at once
+    assert max(h for _, _, h, _ in bars) == 20
+    assert all(round(y + h, 1) == 22 for _, y, h, _ in bars)
+    assert [x for x, _, _, err in bars if err] == [0.0]  # account 7 starts at 7 ms of 1 s: the first column
+    assert waterfall.build([]).minimap() == []
