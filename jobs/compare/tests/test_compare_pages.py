@@ -130,9 +130,16 @@ def test_one_shard_across_runs_shows_its_status_and_trace_in_each_run(owner_clie
     assert rows == ["failed", "failed", ""]  # newest run first: the oldest one succeeded
 
 
-def test_the_execution_page_says_how_the_run_compares_with_the_usual_and_links_the_comparisons(owner_client, ns):
+def test_the_execution_page_says_how_the_run_compares_with_the_usual_and_links_the_comparisons(
+    owner_client, ns, django_assert_num_queries
+):
     story = nightly(ns, fast=3, slow=2)
     first_slow, second_slow = story.runs[3], story.runs[4]
+    with django_assert_num_queries(1):  # the previous successful runs, with their job for the links
+        usual = queries.usual_of(second_slow)
+    assert usual.usual_ms == 1360  # the median of 1360, 1360, 1360, 13360
+    assert usual.previous == first_slow
+    assert usual.usual_run == story.runs[2]
     body = text_of(owner_client.get(links.execution_url_of(first_slow)))
     usual = body[body.index('id="against-usual"') :]
     assert "slower than usual" in usual
