@@ -29,6 +29,7 @@ from traces import queries
 from traces import waterfall as wf_mod
 from traces.compare import Operation
 from traces.compare import compare as compare_traces
+from traces.critical import CriticalStep, critical_steps
 from traces.download import otlp_json
 from traces.filtersets import parse_duration_ms
 from traces.models import Span, SpanKind, StatusCode, Trace
@@ -250,7 +251,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
     linked_here = queries.linked_here(ns_id, trace_id)
     rows = wf.rows
-    steps = wf_mod.critical_steps(wf)
+    steps = critical_steps(wf)
     stats_sort = request.GET.get("stats", "self")
     stats = find_mod.statistics(wf, stats_sort)
     return render(
@@ -329,7 +330,7 @@ def _op_url(trace_url: str, request: HttpRequest, st: find_mod.OperationStats) -
     return _page_url(trace_url, request, svc=st.service, op=st.name, find="", errors="", min="", span="")
 
 
-def _critical_by_operation(wf: wf_mod.Waterfall, steps: list[wf_mod.CriticalStep]) -> list[dict[str, Any]]:
+def _critical_by_operation(wf: wf_mod.Waterfall, steps: list[CriticalStep]) -> list[dict[str, Any]]:
     """The critical path's own time per operation (ids in names grouped), largest first: its one-line summary."""
     total = max(wf.duration_ns, 1)
     by_op: dict[tuple[str, str], list[int]] = {}

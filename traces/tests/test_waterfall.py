@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from traces import waterfall
+from traces.critical import critical_steps
 
 MS = 1_000_000
 
@@ -146,7 +147,7 @@ def test_the_critical_path_lists_only_spans_with_time_of_their_own_on_it():
             s("side", "root", 20, 5, name="log"),
         ]
     )
-    steps = waterfall.critical_steps(wf)
+    steps = critical_steps(wf)
     assert [(wf.rows[st.index].span_id, st.own_ns) for st in steps] == [("root", 10 * MS), ("save", 990 * MS)]
     assert len(wf.critical_path) == 3  # call is on the path, with no time of its own there
     assert steps[1].share == 0.99
