@@ -53,7 +53,10 @@ SHARD_COLUMN = 9
 # 3 failed", a link to those spans (the trace page's find by operation).
 GROUP_AT = 10
 SCHEDULER_ORIGIN = "scheduler"
-SCHEDULER_TAG = '<span class="tag origin-scheduler" title="traffic.origin=scheduler">scheduler</span>'
+SCHEDULER_TAG = (
+    '<span class="tag origin-scheduler" title="traffic.origin=scheduler: this call and the rows below it, marked by '
+    'a violet edge, come from a scheduler">scheduler</span>'
+)
 
 
 class Row:
@@ -519,6 +522,10 @@ def render_rows(
             classes.append("selected")
         if marked and i in marked:
             classes.append("match")
+        # Scheduler-originated traffic: every such row is marked, the tag says where it enters (its parent is not).
+        entry = r.scheduler and (r.parent_index is None or not rows[r.parent_index].scheduler)
+        if r.scheduler:
+            classes.append("sched")
         hidden_children = 0
         if r.children:
             loaded = [c for c in r.children if c in shown]
@@ -553,7 +560,7 @@ def render_rows(
             f'<div class="wf-label">{toggle}'
             f'<a class="wf-name" href="{escape(trace_url)}?span={sid}" data-span="{sid}">'
             f'<span class="svc svc-{wf.colour_of(r.service)}">{escape(r.service)}</span> {escape(r.name)}</a>'
-            f"{tell}{SCHEDULER_TAG if r.scheduler else ''}{badge}{groups}"
+            f"{tell}{SCHEDULER_TAG if entry else ''}{badge}{groups}"
             f"</div>"
             f'<svg class="wf-bar" viewBox="0 0 1000 10" preserveAspectRatio="none" aria-hidden="true">'
             f'<rect class="svc-fill-{wf.colour_of(r.service)}" x="{x:.1f}" y="1" width="{w:.1f}" height="8"/></svg>'

@@ -136,3 +136,14 @@ def test_the_critical_path_card_sums_it_up_in_one_line_and_lists_only_spans_with
     assert "through 5 spans; 2 with time of their own on it" in card
     assert "<strong>ServiceApplication: userInfoSave</strong> 1.00 s (100%, 2 spans)" in card
     assert card.count("<li>") == 2
+
+
+def test_the_scheduler_tag_says_where_scheduler_traffic_enters_and_marks_every_row_below(owner_client, ns):
+    tid = factories.trace_id()
+    marked = {"traffic.origin": "scheduler"}
+    root = ft.span(ns, tid, name="POST /tasks/sync", service="inventory", attributes=marked)
+    child = ft.span(ns, tid, parent=root.span_id, name="GET /stock", service="inventory", attributes=marked)
+    ft.summarise(ns, tid)
+    body = owner_client.get(links.trace_url(tid)).content.decode()
+    assert re.search(rf'class="wf-row [^"]*\bsched\b[^"]*" id="span-{child.span_id}"', body)
+    assert body.count('class="tag origin-scheduler"') == 1  # on the row where it enters only
