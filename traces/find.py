@@ -109,12 +109,12 @@ STATS_SORTS = {
 def statistics(wf: Waterfall, sort: str = "self") -> list[OperationStats]:
     """Per service and operation (ids in names grouped): span count, errors, total duration, summed self time, the
     longest span; sorted by `sort` (a key of STATS_SORTS, else self time)."""
-    acc: dict[tuple[str, str], list] = {}
+    raw: dict[tuple[str, str], list] = {}  # by the name as sent first: ids are grouped once per distinct name
     for r in wf.rows:
-        key = (r.service, operation_name(r.name))
-        a = acc.get(key)
+        key = (r.service, r.name)
+        a = raw.get(key)
         if a is None:
-            acc[key] = [1, int(r.is_error), r.duration_ns, r.self_ns, r.duration_ns, r.span_id]
+            raw[key] = [1, int(r.is_error), r.duration_ns, r.self_ns, r.duration_ns, r.span_id]
         else:
             a[0] += 1
             a[1] += r.is_error
@@ -122,5 +122,18 @@ def statistics(wf: Waterfall, sort: str = "self") -> list[OperationStats]:
             a[3] += r.self_ns
             if r.duration_ns > a[4]:
                 a[4], a[5] = r.duration_ns, r.span_id
+    acc: dict[tuple[str, str], list] = {}
+    for (service, name), values in raw.items():
+        key = (service, operation_name(name))
+        a = acc.get(key)
+        if a is None:
+            acc[key] = values
+        else:
+            a[0] += values[0]
+            a[1] += values[1]
+            a[2] += values[2]
+            a[3] += values[3]
+            if values[4] > a[4]:
+                a[4], a[5] = values[4], values[5]
     stats = [OperationStats(svc, name, *values) for (svc, name), values in acc.items()]
     return sorted(stats, key=STATS_SORTS.get(sort, STATS_SORTS["self"]))
