@@ -39,6 +39,20 @@ def shard_url(namespace: str, job: str, execution_id: str, shard_id: str) -> str
     return f"{execution_url(namespace, job, execution_id)}shards/{_seg(shard_id)}/"
 
 
+def run_compare_url(namespace: str, job: str, a: str, b: str) -> str:
+    """Two runs of a job compared (`a` the baseline, `b` the run compared with it)."""
+    return f"{execution_url(namespace, job, a)}compare/{_seg(b)}/"
+
+
+def job_shard_url(namespace: str, job: str, shard_id: str) -> str:
+    """One shard id across the job's runs."""
+    return f"{job_url(namespace, job)}shards/{_seg(shard_id)}/"
+
+
+def trace_compare_url(a: str, b: str) -> str:
+    return f"/traces/{_seg(a)}/compare/{_seg(b)}/"
+
+
 def trace_url(trace_id: str, span_id: str | None = None) -> str:
     url = f"/traces/{_seg(trace_id)}/"
     return f"{url}?span={quote(span_id, safe='')}" if span_id else url

@@ -103,6 +103,7 @@ TEMPLATES = [
             "libraries": {
                 "alert_tags": "jobs.alerts.tags",
                 "causality_tags": "jobs.causality.tags",
+                "compare_tags": "jobs.compare.tags",
                 "log_tags": "traces.logs.tags",
                 "sampling_tags": "jobs.sampling.tags",
                 "retention_tags": "jobs.retention.tags",

@@ -19,6 +19,7 @@ urlpatterns = [
     # REST API
     path(API, include("jobs.api_urls")),  # jobs, executions, shards
     path(API, include("jobs.sampling.api_urls")),  # jobs/<ns>/<job>/sampling
+    path(API, include("jobs.compare.api_urls")),  # jobs/<ns>/<job>/executions/<a>/compare/<b>
     path(API, include("jobs.causality.api_urls")),  # messages, correlations, propagation, execution causality
     path(API, include("jobs.alerts.api_urls")),  # alerts and the Alertmanager / Grafana webhooks
     path(API, include("traces.api_urls")),  # traces
@@ -29,6 +30,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("", include("jobs.urls")),  # /, /jobs/<ns>/<job>/, runs, shards
+    path("", include("jobs.compare.urls")),  # runs compared, one shard across runs
     path("", include("jobs.sampling.urls")),  # /jobs/<ns>/<job>/sampling (the job page's form)
     path("", include("jobs.retention.urls")),  # /jobs/<ns>/retention (the job page's retention form)
     path("", include("jobs.alerts.urls")),  # /alerts/

@@ -19,6 +19,7 @@ FEATURE_TAGS = {
     "jobs.sampling.tags": ["sampling_policy"],
     "jobs.alerts.tags": ["execution_alerts"],
     "jobs.causality.tags": ["causality_panel", "propagation_health", "trace_causality"],
+    "jobs.compare.tags": ["run_against_usual", "usual_of_jobs", "slower_than_usual"],
 }
 # Every signed-in page request costs: the session, the user, and the caller's memberships (Access.of).
 AUTH = 3

@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Window
+from django.db.models import CharField, Count, Exists, OuterRef, Q, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from console import links
-from traces.models import Trace
+from jobs.choices import FAILURE_STATUSES
+from traces import waterfall as wf_mod
+from traces.filtersets import SCHEDULER_ORIGIN
+from traces.models import Span, SpanLink, Trace
 
 if TYPE_CHECKING:
     from jobs.models import Execution
@@ -181,3 +186,141 @@ def recent_operations(namespace_ids: Iterable[int]) -> list[tuple[str, str]]:
         cursor.execute(sql, [*ids, OPERATION_WINDOW])
         found = {(service, name[:200]) for service, name in cursor.fetchall()}
     return sorted(found, key=lambda p: (p[0].lower(), p[1].lower()))[:PICKER_LIMIT]
+
+
+# --- the spans of other traces that link to a trace (the trace page's "Spans that link here") ---------------------
+
+LINKED_HERE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class LinkingSpan:
+    """A span of another trace with a link into this one, named by what it is: its shard (id and labels, when its
+    trace belongs to one) and its service and operation."""
+
+    trace_id: str
+    span_id: str
+    ref: str
+    failing: bool
+    service: str
+    name: str
+    shard_id: str
+    shard_labels: list[tuple[str, str]]
+    shard_url: str
+
+    @property
+    def url(self) -> str:
+        return links.trace_url(self.trace_id, self.span_id)
+
+
+@dataclass(frozen=True)
+class LinkedHere:
+    total: int = 0
+    spans: list[LinkingSpan] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.spans)
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for s in self.spans if s.failing)
+
+
+def linked_here(namespace_id: int, trace_id: str, limit: int = LINKED_HERE_LIMIT) -> LinkedHere:
+    """The spans of other traces that link to this trace, failing first (their trace has an error span or belongs to
+    a failed shard), at most `limit`, with how many there are in all. Three queries whatever the count: the links
+    (ordered and counted in the database, so a failing one among 2,500 is never cut), their spans, their traces'
+    summaries with the owning shard."""
+    failing = Exists(
+        Trace.objects.filter(namespace_id=OuterRef("namespace_id"), trace_id=OuterRef("trace_id")).filter(
+            Q(error_count__gt=0) | Q(shard__status__in=FAILURE_STATUSES)
+        )
+    )
+    rows = list(
+        SpanLink.objects.filter(namespace_id=namespace_id, linked_trace_id=trace_id)
+        .exclude(trace_id=trace_id)
+        .annotate(failing=failing, total=Window(Count("id")))
+        .order_by("-failing", "trace_id", "span_id")
+        .values_list("trace_id", "span_id", "ref_type", "failing", "total")[:limit]
+    )
+    if not rows:
+        return LinkedHere()
+    trace_ids = {r[0] for r in rows}
+    span_ids = {r[1] for r in rows}
+    spans = {
+        (t, s): (service, name)
+        for t, s, service, name in Span.objects.filter(
+            namespace_id=namespace_id, trace_id__in=trace_ids, span_id__in=span_ids
+        ).values_list("trace_id", "span_id", "service", "name")
+    }
+    owners = {
+        t.trace_id: t.shard
+        for t in Trace.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids)
+        .select_related("shard__execution__job__namespace")
+        .only(
+            "trace_id",
+            "shard__shard_id",
+            "shard__labels",
+            "shard__execution__execution_id",
+            "shard__execution__job__name",
+            "shard__execution__job__namespace__name",
+        )
+    }
+    out = []
+    for t, s, ref, is_failing, _ in rows:
+        service, name = spans.get((t, s), ("", ""))
+        shard = owners.get(t)
+        out.append(
+            LinkingSpan(
+                t,
+                s,
+                ref,
+                bool(is_failing),
+                service,
+                name,
+                shard.shard_id if shard is not None else "",
+                sorted((str(k), str(v)) for k, v in (shard.labels or {}).items()) if shard is not None else [],
+                links.shard_url_of(shard) if shard is not None else "",
+            )
+        )
+    return LinkedHere(rows[0][-1], out)
+
+
+# --- one trace's waterfall ----------------------------------------------------------------------------------------
+
+TRACE_SPAN_LIMIT = 100_000
+# The span's traffic.origin, read in the waterfall's one query (a plain text comparison on both databases).
+_ORIGIN = Cast(KeyTextTransform(SCHEDULER_ORIGIN[0], "attributes"), CharField())
+# ...and its job.shard.id, which tells the rows of a repeated operation apart.
+_SHARD = Cast(KeyTextTransform("job.shard.id", "attributes"), CharField())
+
+
+def trace_waterfall(namespace_id: int, trace_id: str, expected_spans: int | None = None) -> wf_mod.Waterfall:
+    """The trace's waterfall (traces/waterfall.py) from one query of its spans' columns, at most TRACE_SPAN_LIMIT."""
+    with wf_mod.paused_gc():
+        rows = list(
+            Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
+            .order_by()
+            .values_list(*wf_mod.SPAN_COLUMNS, _ORIGIN, _SHARD)[:TRACE_SPAN_LIMIT]
+        )
+        return wf_mod.build(
+            rows,
+            truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
+            expected_spans=expected_spans,
+        )
+
+
+MAX_TEXT_MATCHES = 5_000  # spans whose attributes a find matches at most
+
+
+def spans_with_text(namespace_id: int, trace_id: str, text: str) -> list[str]:
+    """Span ids of the trace whose attributes hold `text` (any case): the find's attribute match. One query."""
+    from django.db.models import TextField
+
+    return list(
+        Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
+        .annotate(_attributes=Cast("attributes", TextField()))
+        .filter(_attributes__icontains=text)
+        .values_list("span_id", flat=True)[:MAX_TEXT_MATCHES]
+    )

@@ -12,5 +12,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("traces/<id:trace_id>/", views.trace_detail, name="trace"),
     path("traces/<id:trace_id>/rows/<id:span_id>/", views.trace_rows, name="trace-rows"),
     path("traces/<id:trace_id>/spans/<id:span_id>/", views.span_fragment, name="trace-span"),
+    path("traces/<id:a>/compare/<id:b>/", views.trace_compare, name="trace-compare"),
     path("traces/<id:trace_id>/otlp.json", views.trace_download, name="trace-download"),
 ]

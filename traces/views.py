@@ -10,28 +10,50 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from console import links
 from console.lookup import normalise_trace_id
 from jobs.auth import Access
 from jobs.models import Execution
-from traces import query_through, retention
+from traces import find as find_mod
+from traces import queries, query_through, retention
 from traces import waterfall as wf_mod
+from traces.compare import Operation
+from traces.compare import compare as compare_traces
+from traces.critical import CriticalStep, critical_steps
 from traces.download import otlp_json
-from traces.models import Span, SpanKind, SpanLink, StatusCode, Trace
+from traces.filtersets import parse_duration_ms
+from traces.models import Span, SpanKind, StatusCode, Trace
+from traces.names import operation_name
 
-TRACE_SPAN_LIMIT = 50_000
 _OUTLINE_ONLY = (
     "Summaries-only mode keeps this trace's outline, not its spans' attributes and events; with a tracing backend "
     "configured (JAEGER_QUERY_URL or TEMPO_QUERY_URL) the console fetches the whole trace from it."
 )
-LINKED_HERE_LIMIT = 50
+EXPAND_ALL_LIMIT = 5_000  # rows "expand all" renders at most (the rest load when their parent is opened)
+STATS_ROWS = 50
+STATS_COLUMNS = [
+    ("name", "Operation"),
+    ("count", "Spans"),
+    ("errors", "Errors"),
+    ("total", "Total"),
+    ("self", "Self"),
+    ("avg", "Average"),
+    ("max", "Max"),
+]  # rows of the statistics table (by its sort); the rest are counted
+COMPARE_ROWS = 50  # operations listed per table of the trace comparison (by impact); the rest are counted
+# Attributes whose value is a message id: shown as a link to the message's workflow (else the lookup of the id).
+MESSAGE_ID_KEYS = ("messaging.message.id", "message_id", "causation_id")
+CORRELATION_KEYS = ("messaging.message.conversation_id", "correlation_id")
 
 
 # --- helpers shared with the shard page ---------------------------------------------------------------------------
@@ -46,6 +68,21 @@ def _exception_of(event: dict[str, Any]) -> dict[str, str] | None:
         "message": str(attrs.get("exception.message", "")),
         "stacktrace": str(attrs.get("exception.stacktrace", "")),
     }
+
+
+def _with_message_links(attributes: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The attributes sorted, a message id's value made a link to its workflow (the span's correlation id names it;
+    without one, the lookup of the message id finds it)."""
+    correlation = next((str(attributes[k]) for k in CORRELATION_KEYS if attributes.get(k)), "")
+    out: list[tuple[str, Any]] = []
+    for key, value in sorted(attributes.items()):
+        if key in MESSAGE_ID_KEYS and isinstance(value, str) and value:
+            url = links.message_url(value, correlation)
+            value = format_html('<a class="message-link" href="{}">{}</a>', url, value)
+        elif key in CORRELATION_KEYS and isinstance(value, str) and value:
+            value = format_html('<a class="message-link" href="{}">{}</a>', links.correlation_url(value), value)
+        out.append((key, value))
+    return out
 
 
 def span_detail_context(namespace_id: int, trace_id: str, span_id: str) -> dict[str, Any] | None:
@@ -84,7 +121,7 @@ def span_detail_context(namespace_id: int, trace_id: str, span_id: str) -> dict[
         "span": span,
         "kind": SpanKind(span.kind).label if span.kind in SpanKind.values else str(span.kind),
         "status": StatusCode(span.status_code).label if span.status_code in StatusCode.values else "",
-        "attributes": sorted((span.attributes or {}).items()),
+        "attributes": _with_message_links(span.attributes or {}),
         "resource": sorted((span.resource or {}).items()),
         "events": events,
         "links": span_links,
@@ -172,17 +209,7 @@ def _owner_links(trace: Trace | None) -> dict[str, str]:
 
 
 def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.Waterfall:
-    with wf_mod.paused_gc():
-        rows = list(
-            Span.objects.filter(namespace_id=namespace_id, trace_id=trace_id)
-            .order_by()
-            .values_list(*wf_mod.SPAN_COLUMNS)[:TRACE_SPAN_LIMIT]
-        )
-        return wf_mod.build(
-            rows,
-            truncated_at=TRACE_SPAN_LIMIT if len(rows) >= TRACE_SPAN_LIMIT else None,
-            expected_spans=trace.span_count if trace is not None else None,
-        )
+    return queries.trace_waterfall(namespace_id, trace_id, trace.span_count if trace is not None else None)
 
 
 # --- trace page and its fragments ---------------------------------------------------------------------------------
@@ -210,24 +237,40 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             wf = _waterfall(ns_id, trace_id, trace)
         else:
             backend = whole.message if whole is not None else _OUTLINE_ONLY
-    selected = request.GET.get("span", "").strip().lower()
+    find, find_problem = _find_of(request)
+    found = find_mod.matches(wf, find, queries.spans_with_text(ns_id, trace_id, find.text) if find.text else ())
+    opened_matches = found[: find_mod.MAX_OPENED_MATCHES]
+    asked = request.GET.get("span", "").strip().lower()
+    selected = asked
     if selected not in wf.index_of:
         failing = wf.failing_span()
-        selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
+        if opened_matches and not asked:
+            selected = wf.rows[opened_matches[0]].span_id
+        else:
+            selected = wf.rows[failing].span_id if failing is not None else (wf.rows[0].span_id if wf.rows else "")
     extra = [wf.index_of[selected]] if selected else []
-    opened = wf_mod.open_set(wf, extra=extra)
-    visible = wf_mod.visible_rows(wf, opened, keep=opened | wf_mod.important(wf, extra))
+    mode = request.GET.get("expand", "")
+    opened = find_mod.expanded(wf, mode)
+    if opened is None:
+        opened = wf_mod.open_set(wf, extra=extra)
+    else:
+        opened |= find_mod.ancestors_of(wf, extra)
+    opened |= find_mod.ancestors_of(wf, opened_matches)
+    keep = opened | wf_mod.important(wf, extra) | set(opened_matches)
+    visible = wf_mod.visible_rows(wf, opened, keep=keep, max_children=None if mode == "all" else wf_mod.MAX_CHILDREN)
+    cut_at = EXPAND_ALL_LIMIT if len(visible) > EXPAND_ALL_LIMIT else None
+    if cut_at:
+        visible = visible[:cut_at]
     trace_url = links.trace_url(trace_id)
-    rows_html = wf_mod.render_rows(wf, visible, opened, trace_url=trace_url, selected=selected)
+    rows_html = wf_mod.render_rows(
+        wf, visible, opened, trace_url=trace_url, selected=selected, marked=set(opened_matches)
+    )
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
-    linked_here = [
-        {"trace_id": t, "span_id": s, "ref": ref, "url": links.trace_url(t, s)}
-        for t, s, ref in SpanLink.objects.filter(namespace_id=ns_id, linked_trace_id=trace_id)
-        .exclude(trace_id=trace_id)
-        .order_by("trace_id", "span_id")
-        .values_list("trace_id", "span_id", "ref_type")[:LINKED_HERE_LIMIT]
-    ]
+    linked_here = queries.linked_here(ns_id, trace_id)
     rows = wf.rows
+    steps = critical_steps(wf)
+    stats_sort = request.GET.get("stats", "self")
+    stats = find_mod.statistics(wf, stats_sort)
     return render(
         request,
         "traces/trace.html",
@@ -240,11 +283,27 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "wf": wf,
             "rows_html": rows_html,
             "shown": len(visible),
+            "cut_at": cut_at,
             "detail": detail,
+            "span_not_found": asked if asked and asked != selected else "",
             "linked_here": linked_here,
+            "find": find,
+            "find_raw": {k: request.GET.get(k, "") for k in ("find", "min", "svc", "op")},
+            "find_problem": find_problem,
+            "found": len(found),
+            "found_opened": len(opened_matches),
+            "expand": mode if mode in find_mod.EXPAND_MODES else "",
+            "expand_urls": {m: _page_url(trace_url, request, expand=m, span="") for m in find_mod.EXPAND_MODES},
+            "stats": [(st, _op_url(trace_url, request, st)) for st in stats[:STATS_ROWS]],
+            "stats_more": max(len(stats) - STATS_ROWS, 0),
+            "stats_columns": STATS_COLUMNS,
+            "stats_sort": stats_sort if stats_sort in find_mod.STATS_SORTS else "self",
+            "stats_sort_urls": {k: _page_url(trace_url, request, stats=k) for k in find_mod.STATS_SORTS},
             "trace_url": trace_url,
-            "critical": [rows[i] for i in wf.critical_path[:50]],
-            "critical_more": max(len(wf.critical_path) - 50, 0),
+            "critical": [(rows[step.index], step) for step in steps[:50]],
+            "critical_more": max(len(steps) - 50, 0),
+            "critical_spans": len(wf.critical_path),
+            "critical_top": _critical_by_operation(wf, steps)[:3],
             "slowest": [rows[i] for i in wf.slowest],
             "self_by_service": wf.self_by_service[:20],
             "self_by_operation": wf.self_by_operation[:20],
@@ -275,6 +334,54 @@ def _expired(request: HttpRequest, trace: Trace, days: int, backend: str) -> Htt
         "started": datetime.fromtimestamp(trace.start_ns / 1e9, tz=UTC),
     }
     return render(request, "traces/expired.html", context, status=410)
+
+
+def _find_of(request: HttpRequest) -> tuple[find_mod.Find, str]:
+    """The find the page's form asks for (`find`, `errors`, `min` as `100ms`/`1.5s`, `svc` + `op`), and what was
+    wrong with it, if anything (the page says so and finds nothing by duration)."""
+    get = request.GET
+    problem = ""
+    min_ns = None
+    raw_min = get.get("min", "").strip()
+    if raw_min:
+        try:
+            min_ns = int(parse_duration_ms(raw_min) * 1_000_000)
+        except (ValueError, ValidationError) as exc:
+            problem = " ".join(getattr(exc, "messages", [str(exc)]))
+    find = find_mod.Find(
+        text=get.get("find", "").strip()[:200],
+        errors=get.get("errors", "") in ("1", "on", "true"),
+        min_duration_ns=min_ns,
+        service=get.get("svc", "").strip() if get.get("op") else "",
+        operation=get.get("op", "").strip(),
+    )
+    return find, problem
+
+
+def _page_url(trace_url: str, request: HttpRequest, **changes: str) -> str:
+    """The trace page's URL with these parameters changed (blank ones dropped)."""
+    params = {k: v for k, v in request.GET.items() if v}
+    params.update(changes)
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{trace_url}?{query}" if query else trace_url
+
+
+def _op_url(trace_url: str, request: HttpRequest, st: find_mod.OperationStats) -> str:
+    """A statistics row's link: the waterfall filtered to that operation's spans (any other find dropped)."""
+    return _page_url(trace_url, request, svc=st.service, op=st.name, find="", errors="", min="", span="")
+
+
+def _critical_by_operation(wf: wf_mod.Waterfall, steps: list[CriticalStep]) -> list[dict[str, Any]]:
+    """The critical path's own time per operation (ids in names grouped), largest first: its one-line summary."""
+    total = max(wf.duration_ns, 1)
+    by_op: dict[tuple[str, str], list[int]] = {}
+    for step in steps:
+        r = wf.rows[step.index]
+        acc = by_op.setdefault((r.service, operation_name(r.name)), [0, 0])
+        acc[0] += step.own_ns
+        acc[1] += 1
+    ordered = sorted(by_op.items(), key=lambda item: -item[1][0])
+    return [{"service": k[0], "name": k[1], "own_ns": v[0], "share": v[0] / total, "spans": v[1]} for k, v in ordered]
 
 
 def _no_spans_yet(request: HttpRequest, raw_trace_id: str, backend: str = "") -> HttpResponse:
@@ -336,3 +443,41 @@ def trace_download(request: HttpRequest, trace_id: str) -> HttpResponse:
     response = JsonResponse(otlp_json(spans.iterator(chunk_size=2000)), json_dumps_params={"separators": (",", ":")})
     response["Content-Disposition"] = f'attachment; filename="trace-{trace_id}.otlp.json"'
     return response
+
+
+@login_required
+@require_GET
+def trace_compare(request: HttpRequest, a: str, b: str) -> HttpResponse:
+    """Two traces compared operation by operation (traces/compare.py); both must be readable, else 404."""
+    trace_a, ns_a, summary_a = _trace_or_404(request, a)
+    trace_b, ns_b, summary_b = _trace_or_404(request, b)
+    result = compare_traces(_waterfall(ns_a, trace_a, summary_a), _waterfall(ns_b, trace_b, summary_b))
+    url_a, url_b = links.trace_url(trace_a), links.trace_url(trace_b)
+
+    def rows(ops: list[Operation]) -> list[dict[str, Any]]:
+        return [
+            {
+                "op": op,
+                "a_url": links.trace_url(trace_a, op.span_a) if op.span_a else "",
+                "b_url": links.trace_url(trace_b, op.span_b) if op.span_b else "",
+            }
+            for op in ops[:COMPARE_ROWS]
+        ]
+
+    return render(
+        request,
+        "traces/compare.html",
+        {
+            "trace_a": trace_a,
+            "trace_b": trace_b,
+            "url_a": url_a,
+            "url_b": url_b,
+            "swap_url": links.trace_compare_url(trace_b, trace_a),
+            "cmp": result,
+            "rows": rows(result.operations),
+            "more": max(len(result.operations) - COMPARE_ROWS, 0),
+            "only_a": rows(result.only_in_a),
+            "only_b": rows(result.only_in_b),
+            "errors": rows(result.error_changes),
+        },
+    )

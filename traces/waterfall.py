@@ -15,10 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from django.utils.safestring import SafeString, mark_safe
 
 from console.pages import escape
+from traces.critical import critical_path_times
+from traces.names import operation_name
 
 ERROR = 2  # OTLP StatusCode.ERROR
 SERVICE_COLOURS = 12  # console.css defines .svc-0 … .svc-11
@@ -41,6 +44,19 @@ class SpanTuple(NamedTuple):
 
 
 SPAN_COLUMNS = ("span_id", "parent_span_id", "name", "service", "kind", "start_ns", "duration_ns", "status_code")
+# An optional ninth column: the span's `traffic.origin` attribute; "scheduler" marks the row (traces/views.py reads it
+# in the same query as the columns above).
+ORIGIN_COLUMN = 8
+# An optional tenth: the span's `job.shard.id`, shown on rows of repeated operations (the shard tells them apart).
+SHARD_COLUMN = 9
+# A row with this many children or more names its children's repeated operations: "migrate account {id} x 2,500,
+# 3 failed", a link to those spans (the trace page's find by operation).
+GROUP_AT = 10
+SCHEDULER_ORIGIN = "scheduler"
+SCHEDULER_TAG = (
+    '<span class="tag origin-scheduler" title="traffic.origin=scheduler: this call and the rows below it, marked by '
+    'a violet edge, come from a scheduler">scheduler</span>'
+)
 
 
 class Row:
@@ -59,8 +75,10 @@ class Row:
         "orphan",
         "parent_index",
         "parent_span_id",
+        "scheduler",
         "self_ns",
         "service",
+        "shard_id",
         "span_id",
         "start_ns",
     )
@@ -95,6 +113,8 @@ class Row:
         self.on_critical_path = False
         self.self_ns = 0
         self.orphan = orphan
+        self.scheduler = False  # marked traffic.origin=scheduler (a call a scheduler originated)
+        self.shard_id = ""  # the span's job.shard.id: what tells a repeated operation's rows apart
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,33 @@ class Waterfall:
     @property
     def duration_ns(self) -> int:
         return self.end_ns - self.start_ns
+
+    def minimap(self, bins: int = 200) -> list[tuple[float, float, float, bool]]:
+        """The whole trace in `bins` columns of a 1000-wide, 22-high SVG: (x, y, height, has an error span) of each
+        column holding span starts; heights by the square root of the count, so one span still shows."""
+        if not self.rows:
+            return []
+        total = max(self.duration_ns, 1)
+        counts = [0] * bins
+        errors = [False] * bins
+        for r in self.rows:
+            b = min(int((r.start_ns - self.start_ns) * bins / total), bins - 1)
+            counts[b] += 1
+            if r.is_error:
+                errors[b] = True
+        peak = max(counts) ** 0.5 or 1
+        width = 1000 / bins
+        return [
+            (round(b * width, 1), round(22 - h, 1), round(h, 1), errors[b])
+            for b, n in enumerate(counts)
+            if n
+            for h in (max(n**0.5 / peak * 20, 1.5),)
+        ]
+
+    @property
+    def ticks(self) -> list[str]:
+        """Labels of the time axis: 0, a quarter, a half, three quarters and the whole of the trace."""
+        return [_fmt_ns(self.duration_ns * k // 4) if k else "0" for k in range(5)]
 
     @property
     def error_rows(self) -> list[int]:
@@ -206,6 +253,10 @@ def build(
         start_ns = sp[5]
         duration = sp[6] if sp[6] > 0 else 0
         row = Row(sid, sp[1], sp[2], sp[3], sp[4], start_ns, duration, sp[7] == ERROR, depth, parent_index)
+        if len(sp) > ORIGIN_COLUMN:
+            row.scheduler = sp[ORIGIN_COLUMN] == SCHEDULER_ORIGIN
+            if len(sp) > SHARD_COLUMN and sp[SHARD_COLUMN]:
+                row.shard_id = str(sp[SHARD_COLUMN])
         if parent_index is None:
             row.orphan = bool(sp[1]) and sp[1] != sid
         else:
@@ -226,9 +277,13 @@ def build(
         warnings.append(f"{len(unreached)} spans form a parent cycle and are drawn as roots.")
 
     # One backward pass (children come after their parent in tree order): descendant counts, self time, and the
-    # self time per service and per operation.
-    by_service: dict[str, list[int]] = {}
-    by_operation: dict[tuple[str, str], list[int]] = {}
+    # intervals of own work per service and per operation. A service's (an operation's) self time is the union of
+    # its spans' own intervals: sibling spans that overlap (parallel calls, or a service without an SDK that reports
+    # its steps as siblings) count the wall-clock time once, so no service shows more self time than the trace has.
+    by_service: dict[str, list[tuple[int, int]]] = {}
+    by_operation: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    spans_of_service: dict[str, int] = {}
+    spans_of_operation: dict[tuple[str, str], int] = {}
     start = end = 0
     if rows:
         start, end = rows[0].start_ns, rows[0].end_ns
@@ -238,32 +293,38 @@ def build(
             start = r.start_ns
         if r.end_ns > end:
             end = r.end_ns
-        own = _self_time(r, rows) if r.children else r.duration_ns
-        r.self_ns = own
+        own_intervals = _self_intervals(r, rows) if r.children else [(r.start_ns, r.end_ns)]
+        r.self_ns = sum(e - s for s, e in own_intervals)
         if r.parent_index is not None:
             rows[r.parent_index].descendants += r.descendants + 1
         acc = by_service.get(r.service)
         if acc is None:
-            by_service[r.service] = [own, 1]
+            by_service[r.service] = list(own_intervals)
+            spans_of_service[r.service] = 1
         else:
-            acc[0] += own
-            acc[1] += 1
+            acc.extend(own_intervals)
+            spans_of_service[r.service] += 1
         op_key = (r.service, r.name)
         acc = by_operation.get(op_key)
         if acc is None:
-            by_operation[op_key] = [own, 1]
+            by_operation[op_key] = list(own_intervals)
+            spans_of_operation[op_key] = 1
         else:
-            acc[0] += own
-            acc[1] += 1
+            acc.extend(own_intervals)
+            spans_of_operation[op_key] += 1
     services = sorted(by_service)
     critical = _critical_path(rows)
     for i in critical:
         rows[i].on_critical_path = True
     self_by_service = sorted(
-        (SelfTime(svc, svc, ns, n) for svc, (ns, n) in by_service.items()), key=lambda t: (-t.self_ns, t.key)
+        (SelfTime(svc, svc, _union(iv), spans_of_service[svc]) for svc, iv in by_service.items()),
+        key=lambda t: (-t.self_ns, t.key),
     )
     self_by_operation = sorted(
-        (SelfTime(f"{svc}: {op}", svc, ns, n) for (svc, op), (ns, n) in by_operation.items()),
+        (
+            SelfTime(f"{svc}: {op}", svc, _union(iv), spans_of_operation[(svc, op)])
+            for (svc, op), iv in by_operation.items()
+        ),
         key=lambda t: (-t.self_ns, t.key),
     )
     durations = [r.duration_ns for r in rows]
@@ -300,50 +361,42 @@ def build(
     )
 
 
-def _self_time(row: Row, rows: list[Row]) -> int:
-    """The span's duration minus the union of its children's intervals clipped to the span."""
-    if not row.children:
-        return row.duration_ns
+def _self_intervals(row: Row, rows: list[Row]) -> list[tuple[int, int]]:
+    """The parts of the span's interval that none of its children covers (its duration minus the union of its
+    children's intervals, clipped to the span)."""
     lo, hi = row.start_ns, row.end_ns
-    intervals = sorted((max(rows[c].start_ns, lo), min(rows[c].end_ns, hi)) for c in row.children)
-    covered = 0
-    cur_s, cur_e = None, None
-    for s, e in intervals:
+    gaps: list[tuple[int, int]] = []
+    cursor = lo
+    for s, e in sorted((max(rows[c].start_ns, lo), min(rows[c].end_ns, hi)) for c in row.children):
         if e <= s:
             continue
+        if s > cursor:
+            gaps.append((cursor, s))
+        if e > cursor:
+            cursor = e
+    if hi > cursor:
+        gaps.append((cursor, hi))
+    return gaps
+
+
+def _union(intervals: list[tuple[int, int]]) -> int:
+    """The length of the union of intervals."""
+    total = 0
+    cur_s = cur_e = None
+    for s, e in sorted(intervals):
         if cur_e is None or s > cur_e:
             if cur_e is not None:
-                covered += cur_e - cur_s  # type: ignore[operator]
+                total += cur_e - cur_s  # type: ignore[operator]
             cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
+        elif e > cur_e:
+            cur_e = e
     if cur_e is not None:
-        covered += cur_e - cur_s  # type: ignore[operator]
-    return max(row.duration_ns - covered, 0)
+        total += cur_e - cur_s  # type: ignore[operator]
+    return total
 
 
 def _critical_path(rows: list[Row]) -> list[int]:
-    """Jaeger's rule: from the longest root, the last-finishing child (ends clipped to the parent), then the child
-    that finished before that one started, and so on; each chosen child's own critical path is part of the path."""
-    if not rows:
-        return []
-    roots = [i for i, r in enumerate(rows) if r.parent_index is None]
-    root = max(roots, key=lambda i: (rows[i].duration_ns, -i))
-    path: list[int] = []
-    work = [root]  # explicit stack: a chain of 10,000 spans must not recurse
-    while work:
-        i = work.pop()
-        path.append(i)
-        row = rows[i]
-        cursor = row.end_ns
-        for c in sorted(row.children, key=lambda c: (min(rows[c].end_ns, row.end_ns), -c), reverse=True):
-            child = rows[c]
-            if min(child.end_ns, row.end_ns) <= cursor:
-                work.append(c)
-                cursor = child.start_ns
-                if cursor <= row.start_ns:
-                    break
-    return sorted(path)
+    return sorted(critical_path_times(rows))
 
 
 # A big trace opens at most this many critical-path spans and error spans (the longest / the first), and shows at
@@ -410,6 +463,26 @@ def visible_rows(
     return out
 
 
+def _groups(wf: Waterfall, row: Row, trace_url: str) -> str:
+    """The operations repeated among a row's children, as links to their spans: `migrate account {id} x 2,500,
+    3 failed` (a multiplication sign on the page) (ids in names grouped; only operations with more than one child)."""
+    rows = wf.rows
+    counts: dict[tuple[str, str], list[int]] = {}
+    for c in row.children:
+        child = rows[c]
+        acc = counts.setdefault((child.service, operation_name(child.name)), [0, 0])
+        acc[0] += 1
+        acc[1] += child.is_error
+    parts = []
+    for (service, name), (n, failed) in sorted(counts.items(), key=lambda item: -item[1][0])[:3]:
+        if n < 2:
+            continue
+        url = f"{trace_url}?{urlencode({'svc': service, 'op': name})}"
+        text = f"{escape(name)} \N{MULTIPLICATION SIGN} {n:,}" + (f", {failed:,} failed" if failed else "")
+        parts.append(f'<a class="wf-group{" err" if failed else ""}" href="{escape(url)}">{text}</a>')
+    return "".join(parts)
+
+
 def _fmt_ns(ns: int) -> str:
     if ns >= 999_950_000:
         return f"{ns / 1e9:.2f} s"
@@ -430,6 +503,7 @@ def render_rows(
     *,
     trace_url: str,
     selected: str | None = None,
+    marked: set[int] | None = None,
 ) -> SafeString:
     """The rows as HTML. Everything from the span is escaped; bars are SVG presentation attributes (CSP-safe)."""
     rows = wf.rows
@@ -446,6 +520,12 @@ def render_rows(
             classes.append("cp")
         if r.span_id == selected:
             classes.append("selected")
+        if marked and i in marked:
+            classes.append("match")
+        # Scheduler-originated traffic: every such row is marked, the tag says where it enters (its parent is not).
+        entry = r.scheduler and (r.parent_index is None or not rows[r.parent_index].scheduler)
+        if r.scheduler:
+            classes.append("sched")
         hidden_children = 0
         if r.children:
             loaded = [c for c in r.children if c in shown]
@@ -465,6 +545,10 @@ def render_rows(
         else:
             toggle = '<span class="wf-leaf"></span>'
         more = f' data-unloaded="{hidden_children}"' if hidden_children else ""
+        tell = ""
+        if r.shard_id and (r.parent_index is None or rows[r.parent_index].shard_id != r.shard_id):
+            tell = f'<span class="wf-tell" title="job.shard.id">shard {escape(r.shard_id)}</span>'
+        groups = _groups(wf, r, trace_url) if len(r.children) >= GROUP_AT else ""
         badge = (
             f'<button type="button" class="wf-more" title="Load the {hidden_children:,} spans not shown">'
             f"+{hidden_children:,}</button>"
@@ -475,7 +559,8 @@ def render_rows(
             f'<div class="{" ".join(classes)}" id="span-{sid}" data-span="{sid}" data-depth="{r.depth}"{more}>'
             f'<div class="wf-label">{toggle}'
             f'<a class="wf-name" href="{escape(trace_url)}?span={sid}" data-span="{sid}">'
-            f'<span class="svc svc-{wf.colour_of(r.service)}">{escape(r.service)}</span> {escape(r.name)}</a>{badge}'
+            f'<span class="svc svc-{wf.colour_of(r.service)}">{escape(r.service)}</span> {escape(r.name)}</a>'
+            f"{tell}{SCHEDULER_TAG if entry else ''}{badge}{groups}"
             f"</div>"
             f'<svg class="wf-bar" viewBox="0 0 1000 10" preserveAspectRatio="none" aria-hidden="true">'
             f'<rect class="svc-fill-{wf.colour_of(r.service)}" x="{x:.1f}" y="1" width="{w:.1f}" height="8"/></svg>'

@@ -40,6 +40,24 @@ def ns(value: int | None) -> str:
 
 
 @register.filter
+def signed_ns(value: int | None) -> str:
+    """A change of duration: `+12.00 s`, `-3.0 ms`, `±0`."""
+    if value is None:
+        return "—"
+    value = int(value)
+    if value == 0:
+        return "±0"
+    return ("+" if value > 0 else "-") + format_ns(abs(value))
+
+
+@register.filter
+def signed_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return signed_ns(int(value * 1_000_000))
+
+
+@register.filter
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from traces import waterfall
+from traces.critical import critical_steps
 
 MS = 1_000_000
 
@@ -44,9 +45,27 @@ def test_self_time_subtracts_the_union_of_children_per_service_and_operation():
     root = wf.rows[0]
     assert root.self_ns == 60 * MS
     by_service = {t.key: t.self_ns for t in wf.self_by_service}
-    assert by_service == {"api": 60 * MS, "db": 60 * MS}
+    assert by_service == {"api": 60 * MS, "db": 40 * MS}  # the two queries overlap: their wall-clock time, once
     assert wf.self_by_operation[0].key in {"api: root", "db: query"}
     assert {t.key: t.spans for t in wf.self_by_operation}["db: query"] == 2
+
+
+def test_self_time_by_service_never_exceeds_the_trace_when_sibling_spans_overlap():
+    # The demo's inventory-sync trace: a service without an SDK reports its run and the run's two steps as siblings.
+    wf = waterfall.build(
+        [
+            s("job", "", 0, 614, service="scheduler", name="inventory-sync"),
+            s("call", "job", 0, 614, service="scheduler", name="POST /tasks/inventory-sync"),
+            s("server", "call", 1, 612, service="inventory-service", name="POST /tasks/inventory-sync"),
+            s("run", "server", 1, 611, service="inventory-service", name="InventorySync::run"),
+            s("get", "server", 1, 388, service="inventory-service", name="GET warehouse-api /stock"),
+            s("update", "server", 389, 223, service="inventory-service", name="UPDATE stock_levels"),
+        ]
+    )
+    by_service = {t.key: t.self_ns for t in wf.self_by_service}
+    assert by_service == {"inventory-service": 612 * MS, "scheduler": 2 * MS}
+    assert sum(by_service.values()) <= wf.duration_ns
+    assert wf.rows[wf.index_of["run"]].self_ns == 611 * MS  # a span's own self time is still its own
 
 
 def test_orphans_clock_skew_and_truncation_are_reported():
@@ -116,3 +135,19 @@ def test_a_span_with_thousands_of_children_shows_a_hundred_plus_what_matters():
     assert 'class="wf-more"' in html  # the root says how many children are not shown
     everything = waterfall.visible_rows(wf, opened, max_children=None)
     assert len(everything) == 5001
+
+
+def test_the_critical_path_lists_only_spans_with_time_of_their_own_on_it():
+    # root waits for call, which waits for save: only save (and the root's own 10 ms before the call) are on it.
+    wf = waterfall.build(
+        [
+            s("root", "", 0, 1000, name="nightly-export"),
+            s("call", "root", 10, 990, name="POST /users"),
+            s("save", "call", 10, 990, service="ServiceApplication", name="userInfoSave"),
+            s("side", "root", 20, 5, name="log"),
+        ]
+    )
+    steps = critical_steps(wf)
+    assert [(wf.rows[st.index].span_id, st.own_ns) for st in steps] == [("root", 10 * MS), ("save", 990 * MS)]
+    assert len(wf.critical_path) == 3  # call is on the path, with no time of its own there
+    assert steps[1].share == 0.99
