@@ -157,6 +157,12 @@ class Jobtrace(Service):
         # A process that forgets shutdown() still sends what is buffered, for at most config.exit_timeout.
         atexit.register(_shutdown_at_exit, weakref.ref(self))
 
+    @property
+    def log_handler(self) -> logging.Handler | None:
+        """The handler that exports this client's execution logs (installed on the root logger; add it to a logger
+        that does not propagate to have that logger's records exported too)."""
+        return self._log_handler
+
     def _provider(self, service_name: str) -> TracerProvider:
         return build_provider(
             service_name,

@@ -105,7 +105,7 @@ class ExecutionLogHandler(logging.Handler):
                 attributes["exception.stacktrace"] = logging.Formatter().formatException(record.exc_info)
             self.provider.get_logger(record.name).emit(
                 LogRecord(
-                    timestamp=int(record.created * 1e9),
+                    timestamp=self._now(record),
                     observed_timestamp=time.time_ns(),
                     **_ids(),
                     severity_text=record.levelname,
@@ -118,6 +118,13 @@ class ExecutionLogHandler(logging.Handler):
             self.handleError(record)
         finally:
             self._last_resort(record)
+
+    def _now(self, record: logging.LogRecord) -> int:
+        """The record's time on its Jobtrace's clock (a simulated clock keeps a replayed run's lines in its time)."""
+        clock = getattr(self.owner, "clock", None)
+        if clock is not None and type(clock).__name__ != "WallClock":
+            return int(clock.now_ns())
+        return int(record.created * 1e9)
 
     def _last_resort(self, record: logging.LogRecord) -> None:
         """Python prints WARNING and above to stderr when no handler is configured (logging.lastResort): this
