@@ -236,19 +236,17 @@ def link_logs_after_records(stored: StoredRecords) -> None:
     for ns, d in sorted(by_ns.items()):
         exec_pks, shard_pks = sorted(d["exec_pks"]), sorted(d["shard_pks"])
         trace_ids = set(d["trace_ids"])
-        if exec_pks or shard_pks:
-            # Traces span linking just gave to these records (by their spans' attributes or links).
-            trace_ids.update(
-                Trace.objects.filter(Q(execution_id__in=exec_pks) | Q(shard_id__in=shard_pks), namespace_id=ns)
-                .order_by()
-                .values_list("trace_id", flat=True)[:10000]
-            )
         # Only the records these executions and shards can take: those without an execution yet (for executions),
         # without a shard yet (for shards). A run's record changes several times while it holds its lines: its
         # linked records are not read again each time.
         named = Q(pk__in=[])
         if trace_ids:
             named |= Q(trace_id__in=sorted(trace_ids))
+        if exec_pks or shard_pks:
+            # Traces span linking just gave to these records (by their spans' attributes or links): a subquery,
+            # so the step stays one query when nothing needs linking.
+            owned = Trace.objects.filter(Q(execution_id__in=exec_pks) | Q(shard_id__in=shard_pks), namespace_id=ns)
+            named |= Q(trace_id__in=owned.order_by().values("trace_id"))
         if d["exec_ids"]:
             named |= Q(job_execution_id__in=sorted(d["exec_ids"]))
         if d["shard_ids"]:
