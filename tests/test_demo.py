@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from jobs.models import ApiToken, Execution, Job, Namespace
+from jobs.models import ApiToken, Execution, Job, Namespace, Shard
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -156,8 +156,21 @@ def check_if_empty_does_nothing_once_jobs_exist(demo_output: str) -> None:
     assert Execution.objects.count() == before
 
 
+def check_the_failing_shards_last_log_lines_say_why_it_failed(demo_output: str) -> None:
+    from traces.logs.models import LogRecord
+
+    shard = Shard.objects.get(shard_id="acct-1000002", status="failed")
+    lines = list(LogRecord.objects.filter(shard=shard).order_by("time_ns").values_list("severity_number", "body"))
+    assert lines, "the failing shard has no log lines"
+    severity, body = lines[-1]
+    assert severity == 17
+    assert "display_name has 72 characters" in body
+    assert "migrating account 1000002" in lines[0][1]
+
+
 CHECKS = [
     check_the_failing_shard_is_found_by_its_account_label_and_its_trace_shows_the_validation_error,
+    check_the_failing_shards_last_log_lines_say_why_it_failed,
     check_the_nightly_export_jumps_past_fifteen_seconds_because_of_user_info_save,
     check_the_http_task_service_without_sdk_joins_the_trace_and_its_user_traffic_is_told_apart,
     check_an_order_workflow_walks_from_the_job_back_to_the_request_and_forward,

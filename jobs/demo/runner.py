@@ -298,6 +298,12 @@ class Demo:
         clock = SimClock(self.start)
         jt = self._client(PAYMENTS, "migration-worker", clock)
         accounts = jt.service("account-service")
+        # The worker's own log lines, exported as the shard's logs (the failing shard's last lines say why).
+        worker_log = logging.getLogger("jobtrace.demo.account-migration")
+        worker_log.propagate = False
+        worker_log.setLevel(logging.INFO)
+        if jt.log_handler is not None and jt.log_handler not in worker_log.handlers:
+            worker_log.addHandler(jt.log_handler)
         runs: list[tuple[datetime, int, bool]] = []
         history = self.scale.migration_history
         for k, shards in enumerate(history):
@@ -333,7 +339,18 @@ class Demo:
                         span_name="migrate account",
                     ):
                         clock.advance(rng.uniform(0.01, 0.05))
-                        self._migrate_one(jt, accounts, clock, rng, record)
+                        worker_log.info("migrating account %s (batch %s)", account, batch)
+                        try:
+                            self._migrate_one(jt, accounts, clock, rng, record)
+                        except Exception:
+                            worker_log.exception(
+                                "account %s: display_name has %d characters, the column holds 64; the account"
+                                " service refused the row and the shard stops here",
+                                account,
+                                len(record["display_name"]),
+                            )
+                            raise
+                        worker_log.info("account %s migrated", account)
                 self._count(executions=1, shards=shards)
             if incident:
                 self.result.urls["failing_execution"] = f"/jobs/{PAYMENTS}/account-migration/runs/{run.execution_id}/"

@@ -39,6 +39,7 @@ from jobtrace_sdk import conventions as conv
 from jobtrace_sdk.clock import Clock, WallClock, to_ns
 from jobtrace_sdk.config import Config
 from jobtrace_sdk.declare import JobDeclaration, declaration_body, declare_job
+from jobtrace_sdk.logs import ExecutionLogHandler, build_log_provider
 from jobtrace_sdk.propagation import Envelope, extract_context
 from jobtrace_sdk.records import MESSAGES, RecordSender
 from jobtrace_sdk.runs import ExecutionRun, ShardRun, _error_text, _hex_ids, current_execution
@@ -118,6 +119,7 @@ class Jobtrace(Service):
         worker: str | None = None,
         clock: Clock | None = None,
         exporter: SpanExporter | None = None,
+        log_exporter: Any = None,
         seed: int | None = None,
         resource_attributes: dict[str, str] | None = None,
         **config_overrides: Any,
@@ -146,8 +148,20 @@ class Jobtrace(Service):
         super().__init__(provider, clock or WallClock(), config.service_name)
         self._services[config.service_name] = self
         self._closed = False
+        # Python logging inside an execution or shard goes out as OTLP log records (jobtrace_sdk/logs.py).
+        self.log_provider = build_log_provider(config, config.service_name, self._resource_attributes, log_exporter)
+        self._log_handler: ExecutionLogHandler | None = None
+        if self.log_provider is not None:
+            self._log_handler = ExecutionLogHandler(self.log_provider, level=config.log_level, owner=self)
+            logging.getLogger().addHandler(self._log_handler)
         # A process that forgets shutdown() still sends what is buffered, for at most config.exit_timeout.
         atexit.register(_shutdown_at_exit, weakref.ref(self))
+
+    @property
+    def log_handler(self) -> logging.Handler | None:
+        """The handler that exports this client's execution logs (installed on the root logger; add it to a logger
+        that does not propagate to have that logger's records exported too)."""
+        return self._log_handler
 
     def _provider(self, service_name: str) -> TracerProvider:
         return build_provider(
@@ -319,6 +333,8 @@ class Jobtrace(Service):
         def flush_spans() -> None:
             if self._processor is not None:
                 ok["spans"] = self._processor.force_flush()
+            if self.log_provider is not None:
+                ok["spans"] = self.log_provider.force_flush(int(timeout * 1000)) and ok["spans"]
             done.set()
 
         thread = threading.Thread(target=flush_spans, name="jobtrace-flush", daemon=True)
@@ -344,6 +360,10 @@ class Jobtrace(Service):
             _shutdown_bounded(self._processor, timeout_millis=int(1000 * left(1.0 if flushed else 0.2)))
         elif self._processor is not None:
             self._processor.shutdown()
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+        if self.log_provider is not None:
+            _shutdown_logs_bounded(self.log_provider, left(1.0 if flushed else 0.2))
         self.records.close(timeout=left(1.0 if flushed else 0.1))
         return flushed
 
@@ -375,6 +395,13 @@ def _shutdown_bounded(processor: BatchSpanProcessor, timeout_millis: int) -> Non
         inner.shutdown(timeout_millis=timeout_millis)
     else:
         processor.shutdown()
+
+
+def _shutdown_logs_bounded(provider: Any, seconds: float) -> None:
+    """LoggerProvider.shutdown() waits on its processors' threads: done on a daemon thread, waited for `seconds`."""
+    thread = threading.Thread(target=provider.shutdown, name="jobtrace-logs-shutdown", daemon=True)
+    thread.start()
+    thread.join(seconds)
 
 
 def _json_safe(value: Any) -> Any:

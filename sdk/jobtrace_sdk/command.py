@@ -34,6 +34,7 @@ from opentelemetry.context import Context
 from jobtrace_sdk.client import Jobtrace
 from jobtrace_sdk.config import Config
 from jobtrace_sdk.declare import JobDeclaration
+from jobtrace_sdk.logs import OutputLogs
 from jobtrace_sdk.output import STDERR, STDOUT, OutputPump, Sink, Tail
 from jobtrace_sdk.propagation import extract_env, inject_env
 from jobtrace_sdk.runs import ExecutionRun, ShardRun, _hex_ids
@@ -96,7 +97,12 @@ class CommandRun:
         self.config = config
         self.budget = budget
         self.tail = Tail()
-        subscribed = {STDOUT: list((sinks or {}).get(STDOUT, ())), STDERR: [*(sinks or {}).get(STDERR, ()), self.tail]}
+        # Each output line also goes to the console as a log record of the run (bounded: config.max_output_lines).
+        self.output_logs = OutputLogs(config.max_output_lines)
+        subscribed = {
+            STDOUT: [*(sinks or {}).get(STDOUT, ()), self.output_logs],
+            STDERR: [*(sinks or {}).get(STDERR, ()), self.tail, self.output_logs],
+        }
         self.pump = OutputPump(subscribed, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         self.proc: subprocess.Popen[bytes] | None = None
         self.cancelled_by: int | None = None
@@ -136,10 +142,13 @@ class CommandRun:
                 problems.add(f"could not start the execution record ({type(exc).__name__}: {exc})")
                 record = None
             env = inject_env(dict(os.environ), context=otel_context.get_current())
+            if record is not None:
+                self.output_logs.bind(jt.log_provider, record.span, _job_attributes(record))
             started = time.monotonic()
             pre_spent = started - began
             exit_code, status, error = self._spawn_and_wait(env)
             duration = time.monotonic() - started
+            self.output_logs.close()
             if record is not None:
                 try:
                     self._close(record, exit_code, status, error)
@@ -398,6 +407,16 @@ class _Capturing:
             logger.removeHandler(self.handler)
             logger.propagate = propagate
             logger.setLevel(level)
+
+
+def _job_attributes(record: ExecutionRun | ShardRun) -> dict[str, Any]:
+    """The job.* attributes the run's output lines carry (so they link even without their spans)."""
+    attributes = dict(_execution_of(record).job_attributes())
+    if isinstance(record, ShardRun):
+        attributes["job.shard.id"] = record.shard_id
+    return {
+        k: v for k, v in attributes.items() if k in ("job.namespace", "job.name", "job.execution.id", "job.shard.id")
+    }
 
 
 def _execution_of(record: ExecutionRun | ShardRun) -> ExecutionRun:

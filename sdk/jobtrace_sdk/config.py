@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -56,6 +57,13 @@ class Config:
     compress_spans: bool = True
     # False: export each span as it ends (tests, short scripts); True: in batches from a background thread.
     batch_spans: bool = True
+    # Logs: Python `logging` inside an execution or shard, exported as OTLP log records to logs_endpoint (default:
+    # beside the span endpoint, `.../v1/logs`), from this level up (JOBTRACE_EXPORT_LOGS=0 turns it off).
+    export_logs: bool = True
+    log_level: int = logging.INFO
+    logs_endpoint_override: str = ""
+    # `jobtrace run`: at most this many lines of the command's stdout/stderr are sent as log records per run.
+    max_output_lines: int = 5000
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -77,6 +85,10 @@ class Config:
             values["compress_spans"] = compression.strip().lower() == "gzip"
         if os.environ.get("OTEL_SERVICE_NAME"):
             values["service_name"] = os.environ["OTEL_SERVICE_NAME"]
+        if os.environ.get("JOBTRACE_EXPORT_LOGS", "").strip().lower() in ("0", "false", "no", "off"):
+            values["export_logs"] = False
+        if os.environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
+            values["logs_endpoint_override"] = os.environ["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"].strip()
         if os.environ.get("JOBTRACE_WORKER"):
             values["worker"] = os.environ["JOBTRACE_WORKER"]
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -96,6 +108,16 @@ class Config:
         if self.traces_endpoint:
             return self.traces_endpoint
         return f"{self.base_url}/v1/traces" if self.url else ""
+
+    @property
+    def logs_endpoint(self) -> str:
+        """Where log records go: the override, else the span endpoint's `/v1/traces` replaced by `/v1/logs`."""
+        if self.logs_endpoint_override:
+            return self.logs_endpoint_override
+        traces = self.otlp_endpoint
+        if traces.endswith("/v1/traces"):
+            return traces[: -len("/v1/traces")] + "/v1/logs"
+        return f"{self.base_url}/v1/logs" if self.url else ""
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

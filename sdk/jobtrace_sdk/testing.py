@@ -104,7 +104,7 @@ class CaptureConsole:
 
             def do_POST(self) -> None:
                 self._capture()
-                if self.path.startswith("/v1/traces"):
+                if self.path.startswith(("/v1/traces", "/v1/logs")):
                     self._reply(console.status, b"", "application/x-protobuf")
                 else:
                     self._reply(console.status, b'{"accepted": true}')
@@ -132,6 +132,18 @@ class CaptureConsole:
     def posted(self, path_prefix: str) -> list[Captured]:
         with self._lock:
             return [r for r in self.requests if r.method == "POST" and r.path.startswith(path_prefix)]
+
+    def log_bodies(self) -> list[Any]:
+        """The bodies of every OTLP log record posted to /v1/logs (protobuf), in arrival order."""
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+        out: list[Any] = []
+        for request in self.posted("/v1/logs"):
+            message = ExportLogsServiceRequest.FromString(request.body)
+            for rl in message.resource_logs:
+                for sl in rl.scope_logs:
+                    out.extend(r.body.string_value for r in sl.log_records)
+        return out
 
     def records(self, kind: str) -> list[dict[str, Any]]:
         """Every record posted to /api/v1/<kind>, flattened from the lists, in arrival order."""

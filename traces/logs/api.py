@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -98,15 +98,19 @@ class LogList(APIView):
         summary="Search log records, newest (or oldest) first, cursor-paginated",
         operation_id="logs_search",
         parameters=_PARAMETERS,
-        responses=inline_serializer(
-            "LogSearch",
-            {
-                "results": LogRecordSerializer(many=True),
-                "next": serializers.CharField(allow_null=True, help_text="The URL of the next page, when cut."),
-                "cut": serializers.BooleanField(help_text="More records matched than this page holds."),
-                "limit": serializers.IntegerField(),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "LogSearch",
+                {
+                    "results": LogRecordSerializer(many=True),
+                    "next": serializers.CharField(allow_null=True, help_text="The URL of the next page, when cut."),
+                    "cut": serializers.BooleanField(help_text="More records matched than this page holds."),
+                    "limit": serializers.IntegerField(),
+                },
+            ),
+            400: OpenApiResponse(description="A parameter is not valid; `errors` names it."),
+            404: OpenApiResponse(description="No job, execution or shard of that name that you may read."),
+        },
         tags=["logs"],
     )
     def get(self, request: Request) -> Response:

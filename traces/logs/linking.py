@@ -19,7 +19,7 @@ them by trace id, job.* attributes or an earlier link). Both steps are registere
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db.models import Q
@@ -165,9 +165,12 @@ def _owner(
     return execution, shard
 
 
+MAX_RELINK = 50_000  # records one relink reads at most (a write's step must stay within the statement deadline)
+
+
 def relink(namespace_id: int, where: Q) -> int:
-    """Recompute the owners of the stored records of a namespace matching `where`; store what changed. Returns how
-    many records changed owner."""
+    """Recompute the owners of the stored records of a namespace matching `where` (at most MAX_RELINK of them);
+    store what changed. Returns how many records changed owner."""
     fields = (
         "id",
         "trace_id",
@@ -180,7 +183,7 @@ def relink(namespace_id: int, where: Q) -> int:
         "shard_id",
         "job_id",
     )
-    rows = list(LogRecord.objects.filter(where, namespace_id=namespace_id).order_by().values_list(*fields))
+    rows = list(LogRecord.objects.filter(where, namespace_id=namespace_id).order_by().values_list(*fields)[:MAX_RELINK])
     if not rows:
         return 0
     changed: dict[Owner, list[int]] = defaultdict(list)
@@ -199,15 +202,17 @@ def relink(namespace_id: int, where: Q) -> int:
 
 
 def link_logs_after_spans(stored: StoredSpans) -> None:
-    """Span step (after span linking): the records of the touched traces follow their spans' and traces' owners."""
-    if stored.trace_ids:
-        _relink_traces(stored.namespace_id, stored.trace_ids)
-
-
-def _relink_traces(namespace_id: int, trace_ids: Iterable[str]) -> None:
-    ids = sorted(set(trace_ids))
+    """Span step (after span linking): in the touched traces, the records that name a span this call stored, and
+    the records without an owner yet, follow their spans' and traces' owners. (Not every record of the trace: a
+    long run's trace takes span batches while it holds a million lines. A record linked to the execution through a
+    span whose subtree root arrives later stays the execution's.)"""
+    if not stored.trace_ids:
+        return
+    ids = sorted(set(stored.trace_ids))
+    span_ids = sorted({s.span_id for s in stored.stored})
     for i in range(0, len(ids), 2000):
-        relink(namespace_id, Q(trace_id__in=ids[i : i + 2000]))
+        named = Q(span_id__in=span_ids) if span_ids else Q(pk__in=[])
+        relink(stored.namespace_id, Q(trace_id__in=ids[i : i + 2000]) & (named | Q(execution__isnull=True)))
 
 
 def link_logs_after_records(stored: StoredRecords) -> None:
@@ -231,22 +236,24 @@ def link_logs_after_records(stored: StoredRecords) -> None:
     for ns, d in sorted(by_ns.items()):
         exec_pks, shard_pks = sorted(d["exec_pks"]), sorted(d["shard_pks"])
         trace_ids = set(d["trace_ids"])
-        if exec_pks or shard_pks:
-            # Traces span linking just gave to these records (by their spans' attributes or links).
-            trace_ids.update(
-                Trace.objects.filter(Q(execution_id__in=exec_pks) | Q(shard_id__in=shard_pks), namespace_id=ns)
-                .order_by()
-                .values_list("trace_id", flat=True)[:10000]
-            )
-        where = Q(pk__in=[])
+        # Only the records these executions and shards can take: those without an execution yet (for executions),
+        # without a shard yet (for shards). A run's record changes several times while it holds its lines: its
+        # linked records are not read again each time.
+        named = Q(pk__in=[])
         if trace_ids:
-            where |= Q(trace_id__in=sorted(trace_ids))
+            named |= Q(trace_id__in=sorted(trace_ids))
+        if exec_pks or shard_pks:
+            # Traces span linking just gave to these records (by their spans' attributes or links): a subquery,
+            # so the step stays one query when nothing needs linking.
+            owned = Trace.objects.filter(Q(execution_id__in=exec_pks) | Q(shard_id__in=shard_pks), namespace_id=ns)
+            named |= Q(trace_id__in=owned.order_by().values("trace_id"))
         if d["exec_ids"]:
-            where |= Q(job_execution_id__in=sorted(d["exec_ids"]))
+            named |= Q(job_execution_id__in=sorted(d["exec_ids"]))
         if d["shard_ids"]:
-            where |= Q(job_shard_id__in=sorted(d["shard_ids"]))
-        if exec_pks:
-            where |= Q(execution_id__in=exec_pks)
-        if shard_pks:
-            where |= Q(shard_id__in=shard_pks)
-        relink(ns, where)
+            named |= Q(job_shard_id__in=sorted(d["shard_ids"]))
+        open_ = Q(pk__in=[])
+        if d["exec_ids"]:
+            open_ |= Q(execution__isnull=True)
+        if d["shard_ids"]:
+            open_ |= Q(shard__isnull=True)
+        relink(ns, named & open_)

@@ -46,7 +46,7 @@ def format_time(time_ns: int) -> str:
 def log_rows(records: list[LogRecord]) -> list[LogRow]:
     out = []
     for r in records:
-        body = r.body_text if isinstance(r.body, str) or r.body is None else r.body_text
+        body = r.body if isinstance(r.body, str) else r.body_text
         owner = owner_url = ""
         if r.shard_id and r.shard and r.execution and r.job:
             owner = f"{r.job.name} · run {r.execution.execution_id} · shard {r.shard.shard_id}"

@@ -4,10 +4,12 @@ In one transaction, under the span writer's advisory locks on the batch's trace 
 write that would change these records' owner either committed before, and is seen here, or waits and relinks them
 after): the owners (traces/logs/linking.py), then the rows. PostgreSQL: COPY straight into traces_logrecord under a
 savepoint; when a record is already stored (an exporter's retry), COPY into a temporary staging table instead and
-`INSERT ... SELECT ... ON CONFLICT (namespace_id, record_hash, time_ns) DO NOTHING` (time_ns: the partition key).
-SQLite: `bulk_create(ignore_conflicts)`.
+`INSERT ... SELECT ... ON CONFLICT (namespace_id, time_ns, record_hash) DO NOTHING` (time_ns is also the
+partition key on PostgreSQL, traces/partitions.py). SQLite:
+`bulk_create(ignore_conflicts)`.
 
-Idempotent: one row per (namespace, record hash); the first copy wins, so a retry changes nothing.
+Idempotent: one row per (namespace, time, record hash); the first copy wins, so a retry changes nothing. (A record
+with neither time set is stamped with the receive time: a retry of such a record is stored again.)
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
 _INSERT = f"""
 INSERT INTO traces_logrecord ({_COLS})
 SELECT {_COLS} FROM {_STAGE} ORDER BY ord
-ON CONFLICT (namespace_id, record_hash, time_ns) DO NOTHING
+ON CONFLICT (namespace_id, time_ns, record_hash) DO NOTHING
 """  # noqa: S608
 COPY_SQL = f"COPY traces_logrecord ({_COLS}) FROM STDIN"
 
@@ -216,13 +218,15 @@ def _copy_insert(rows: list[tuple[Any, ...]]) -> int:
 
 def _orm_insert(rows: list[tuple[Any, ...]]) -> int:
     """SQLite: the records not stored yet (SQLite serialises writers; INSERT OR IGNORE stays as the guard)."""
-    hashes = [row[1] for row in rows]
     stored: set[str] = set()
-    for i in range(0, len(hashes), 500):
+    for i in range(0, len(rows), 400):
+        chunk = rows[i : i + 400]
         stored.update(
-            LogRecord.objects.filter(namespace_id=rows[0][0], record_hash__in=hashes[i : i + 500]).values_list(
-                "record_hash", flat=True
-            )
+            LogRecord.objects.filter(
+                namespace_id=rows[0][0],
+                time_ns__in={row[2] for row in chunk},
+                record_hash__in=[row[1] for row in chunk],
+            ).values_list("record_hash", flat=True)
         )
     objs = []
     for row in rows:

@@ -39,7 +39,8 @@ def move(cursor, *, table, column, unique_name, unique, partitioned, ahead_days)
         f"INCLUDING CONSTRAINTS INCLUDING STORAGE){tail}"
     )
     key = f"id, {column}" if partitioned else "id"
-    columns = ", ".join([*unique, column] if partitioned else unique)
+    # A partitioned table's unique keys must hold the partition column: added at the end unless the key has it.
+    columns = ", ".join([*unique, column] if partitioned and column not in unique else unique)
     cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({key})")
     cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {unique_name} UNIQUE ({columns})")
     for _, definition in indexes:

@@ -132,3 +132,25 @@ def test_the_search_page_reads_in_a_fixed_number_of_queries(client, owner, ns, f
     client.get("/logs/")  # warm the session
     with django_assert_num_queries(6):  # session, user, memberships, job, execution, the page of records
         client.get(f"/logs/?job={ns.name}/nightly&execution=run-1")
+
+
+def test_a_running_executions_panel_polls_for_new_lines_and_a_finished_one_does_not(client, owner, ns):
+    client.force_login(owner)
+    job = factories.job(ns, "tailing")
+    running = factories.execution(job, "run-live", status="running")
+    factories.execution(job, "run-done", status="succeeded")
+    send(ns, line("first line", T0, attributes={"job.execution.id": "run-live"}), resource={"job.name": "tailing"})
+    html = client.get(f"/jobs/{ns.name}/tailing/runs/run-live/").content.decode()
+    assert 'hx-trigger="every 5s"' in html
+    assert "first line" in html
+    done = client.get(f"/jobs/{ns.name}/tailing/runs/run-done/").content.decode()
+    assert 'id="logs-run"' in done
+    assert "every 5s" not in done
+    # the poll itself: the panel's fragment, newest first, with the new line on top
+    send(ns, line("second line", T0 + 1, attributes={"job.execution.id": "run-live"}), resource={"job.name": "tailing"})
+    poll = client.get(
+        f"/logs/?job={ns.name}/tailing&execution=run-live&tail=1", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<html" not in poll
+    assert poll.index("second line") < poll.index("first line")
+    assert running.pk
