@@ -114,8 +114,8 @@ def test_the_page_finds_by_attribute_value_opens_the_matches_and_counts_them(
 ):
     tid = _big_migration(ns)
     url = links.trace_url(tid)
-    # summary, waterfall, the find's attribute match, selected span, links here
-    with django_assert_num_queries(AUTH + 5):
+    # summary, waterfall, the find's attribute match, selected span and its logs, links here
+    with django_assert_num_queries(AUTH + 6):
         body = text_of(owner_client.get(url, {"find": "1000450"}))
     assert "<strong>1</strong> match" in body
     matched = re.findall(r'class="wf-row[^"]*\bmatch\b[^"]*" id="span-([0-9a-f]+)"', body)

@@ -86,8 +86,8 @@ def test_spans_that_link_here_are_counted_cut_visibly_failing_first_and_named(
     scenario = ft.account_migration(ns, shard_count=60)
     _shard_traces_linking_to(ns, scenario, 60, failing_at=59)
     url = links.trace_url(scenario.execution.trace_id)
-    # summary, waterfall, selected span, links here (ordered, counted), their spans, their traces' shards
-    with django_assert_num_queries(AUTH + 6):
+    # summary, waterfall, selected span and its logs, links here (ordered, counted), their spans, their traces' shards
+    with django_assert_num_queries(AUTH + 7):
         response = owner_client.get(url)
     body = text_of(response)
     section = body[body.index('id="linked-here"') :]
@@ -109,7 +109,7 @@ def test_spans_that_link_here_are_counted_cut_visibly_failing_first_and_named(
 def test_the_linked_here_query_count_does_not_grow_with_the_links(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns, shard_count=5)
     _shard_traces_linking_to(ns, scenario, 5, failing_at=2)
-    with django_assert_num_queries(AUTH + 6):
+    with django_assert_num_queries(AUTH + 7):  # as with 60 links above
         body = text_of(owner_client.get(links.trace_url(scenario.execution.trace_id)))
     assert "(5)" in body
     assert "linked-here-cut" not in body
