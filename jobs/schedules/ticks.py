@@ -124,7 +124,7 @@ def ticks_after(schedule: Schedule, after: datetime, *, anchor: datetime | None 
     if schedule.interval is not None:
         start = anchor or EPOCH
         step = schedule.interval
-        k = max((after - start) // step + 1, 0)
+        k = max((after - start) // step + 1, 1 if anchor else 0)  # the anchor is the last run, not a tick
         tick = start + k * step
         while True:
             yield tick.astimezone(UTC)
@@ -174,3 +174,14 @@ def describe(schedule: Schedule) -> str:
     except Exception:  # cron-descriptor refuses a few forms cronsim reads (e.g. `L`): show the expression
         words = schedule.expression
     return f"{words} ({schedule.timezone})"
+
+
+def tick_at_or_before(schedule: Schedule, moment: datetime, *, anchor: datetime | None = None) -> datetime | None:
+    """The latest tick at or before `moment` (UTC), or None (an interval's anchor is later than `moment`)."""
+    if schedule.interval is not None:
+        start = anchor or EPOCH
+        if moment < start:
+            return None
+        return (start + ((moment - start) // schedule.interval) * schedule.interval).astimezone(UTC)
+    probe = moment.astimezone(schedule.zone) + timedelta(seconds=1)  # cronsim's reverse is strictly before
+    return next(iter(CronSim(schedule.cron, probe, reverse=True))).astimezone(UTC)
