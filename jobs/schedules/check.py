@@ -129,3 +129,42 @@ def lateness(
         return None, None
     late = moment - (tick + grace)
     return tick, (late if late > timedelta(0) else None)
+
+
+@dataclass(frozen=True)
+class TickOutcome:
+    tick: datetime
+    outcome: str  # on_time, late, missed, failed, running, stuck, pending (in its grace), cancelled
+    run: Run | None
+
+
+def outcomes(
+    ticks: Sequence[datetime],
+    following: datetime,
+    grace: timedelta,
+    max_runtime: timedelta | None,
+    runs: Iterable[Run],
+    now: datetime,
+) -> list[TickOutcome]:
+    """What happened at each tick (oldest first; `following`: the tick after the last): the run that belongs to it
+    (the first whose moment is in [tick - EARLY, next tick - EARLY)) and what became of it."""
+    by_moment = sorted((r for r in runs if r.moment is not None), key=lambda r: r.moment)  # type: ignore[arg-type,return-value]
+    out = []
+    bounds = [*ticks[1:], following]
+    for tick, nxt in zip(ticks, bounds, strict=True):
+        run = next((r for r in by_moment if tick - EARLY <= r.moment < nxt - EARLY), None)  # type: ignore[operator]
+        if run is None:
+            outcome = "pending" if now <= tick + grace else "missed"
+        elif run.status == RunStatus.MISSED:
+            outcome = "missed"
+        elif run.status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+            outcome = "failed"
+        elif run.status in (RunStatus.RUNNING, RunStatus.PENDING):
+            limit_passed = max_runtime is not None and run.started_at and now - run.started_at > max_runtime
+            outcome = "stuck" if limit_passed else "running"
+        elif run.status == RunStatus.CANCELLED:
+            outcome = "cancelled"
+        else:
+            outcome = "late" if run.moment > tick + grace else "on_time"  # type: ignore[operator]
+        out.append(TickOutcome(tick, outcome, run))
+    return out

@@ -185,3 +185,17 @@ def tick_at_or_before(schedule: Schedule, moment: datetime, *, anchor: datetime 
         return (start + ((moment - start) // schedule.interval) * schedule.interval).astimezone(UTC)
     probe = moment.astimezone(schedule.zone) + timedelta(seconds=1)  # cronsim's reverse is strictly before
     return next(iter(CronSim(schedule.cron, probe, reverse=True))).astimezone(UTC)
+
+
+def ticks_before(schedule: Schedule, moment: datetime, count: int, *, anchor: datetime | None = None) -> list[datetime]:
+    """The last `count` ticks at or before `moment`, oldest first (an interval's: back from its anchor's grid)."""
+    out: list[datetime] = []
+    if schedule.interval is not None:
+        tick = tick_at_or_before(schedule, moment, anchor=anchor)
+        while tick is not None and len(out) < count:
+            out.append(tick)
+            tick -= schedule.interval
+    else:
+        probe = moment.astimezone(schedule.zone) + timedelta(seconds=1)
+        out = [t.astimezone(UTC) for t in islice(CronSim(schedule.cron, probe, reverse=True), count)]
+    return out[::-1]

@@ -145,3 +145,26 @@ def test_a_scheduled_job_without_state_is_watched_from_the_first_check(ns):
     assert ensure_states(T0) == 1
     assert ScheduleState.objects.get(job=job).checked_until == T0
     assert missed_execution_id(datetime(2026, 1, 1, 2, tzinfo=UTC)) == "missed-20260101T020000Z"
+
+
+@pytest.mark.django_db
+def test_the_schedule_api_lists_next_and_recent_ticks_and_missed_runs_filter_by_status(api, outsider_api, ns):
+    from datetime import datetime as dt
+
+    now = dt.now(UTC).replace(second=0, microsecond=0)
+    job = factories.job(ns, "every-five", schedule="*/5 * * * *", grace_seconds=60)
+    sync_state(job, now - timedelta(minutes=21), reset=True)
+    run_check(dt.now(UTC))
+    body = api.get("/api/v1/jobs/payments/every-five/schedule").json()
+    assert body["description"] == "Every 5 minutes (UTC)"
+    assert len(body["next"]) == 5
+    assert len(body["recent"]) == 20
+    decided = [t for t in body["recent"] if t["execution_id"]]
+    assert decided
+    assert {t["outcome"] for t in decided} == {"missed"}
+    missed = api.get("/api/v1/executions", {"status": "missed", "job": "every-five"}).json()["results"]
+    assert {e["execution_id"] for e in missed} == {t["execution_id"] for t in decided}
+    assert outsider_api.get("/api/v1/jobs/payments/every-five/schedule").status_code == 404
+    assert outsider_api.get("/api/v1/executions", {"status": "missed"}).json()["results"] == []
+    factories.job(ns, "adhoc")
+    assert api.get("/api/v1/jobs/payments/adhoc/schedule").status_code == 404
