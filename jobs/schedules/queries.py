@@ -98,3 +98,34 @@ def schedule_view(job: Job, now: datetime, *, recent: int = RECENT_TICKS, upcomi
         recent=outcomes(ticks, following, grace, max_runtime, runs, now),
         last_success=last_success,
     )
+
+
+@dataclass
+class Conditions:
+    """What the monitor found for one job: missed ticks and stuck runs still open, late runs of the last 24 h."""
+
+    missed: int = 0
+    late: int = 0
+    stuck: int = 0
+
+
+def condition_counts(job_ids: list[int], now: datetime) -> dict[int, Conditions]:
+    """Per job, in one query (the overview's)."""
+    from django.db.models import Count
+
+    from jobs.schedules.models import Notice, NoticeKind
+
+    rows = (
+        Notice.objects.filter(job_id__in=job_ids)
+        .filter(
+            Q(kind__in=[NoticeKind.MISSED, NoticeKind.STUCK], resolved_at__isnull=True)
+            | Q(kind=NoticeKind.LATE, opened_at__gte=now - timedelta(days=1))
+        )
+        .values("job_id", "kind")
+        .annotate(n=Count("id"))
+        .values_list("job_id", "kind", "n")
+    )
+    out: dict[int, Conditions] = {}
+    for job_id, kind, n in rows:
+        setattr(out.setdefault(job_id, Conditions()), kind, n)
+    return out

@@ -41,7 +41,7 @@ def test_the_overview_lists_jobs_with_rates_percentiles_and_a_sparkline_in_a_fix
                 finished_at=start + timedelta(seconds=5 + i),
             )
     factories.execution(factories.job(ns, "running-job"), status=RunStatus.RUNNING, started_at=now)
-    with django_assert_num_queries(AUTH + 3):  # jobs (with last status), 7 days of runs, namespaces
+    with django_assert_num_queries(AUTH + 4):  # jobs (with last status), 7 days of runs, conditions, namespaces
         response = owner_client.get("/")
     assert response.status_code == 200
     body = text_of(response)

@@ -168,3 +168,27 @@ def test_the_schedule_api_lists_next_and_recent_ticks_and_missed_runs_filter_by_
     assert outsider_api.get("/api/v1/executions", {"status": "missed"}).json()["results"] == []
     factories.job(ns, "adhoc")
     assert api.get("/api/v1/jobs/payments/adhoc/schedule").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_overview_counts_missed_late_and_stuck_and_failing_now_includes_a_missed_job(client, ns, other_ns):
+    from datetime import datetime as dt
+
+    now = dt.now(UTC)
+    job = factories.job(ns, "every-five", schedule="*/5 * * * *", grace_seconds=60)
+    sync_state(job, now - timedelta(minutes=11), reset=True)
+    theirs = factories.job(other_ns, "theirs", schedule="*/5 * * * *", grace_seconds=60)
+    sync_state(theirs, now - timedelta(minutes=11), reset=True)
+    slow = factories.job(ns, "slow", max_runtime_seconds=60)
+    factories.execution(slow, "s-1", status="running", started_at=now - timedelta(minutes=5))
+    run_check(now)
+    missed = Execution.objects.filter(job=job, status=RunStatus.MISSED).count()
+    assert missed >= 2
+    client.force_login(factories.user(ns, "viewer", username="viewer"))
+    page = client.get("/").content.decode()
+    assert f'id="missed-now">{missed} missed' in page  # the outsider namespace's missed ticks are not counted
+    assert 'id="stuck-now">1 stuck' in page
+    assert 'id="failing-now" href="/?status=failing">1 failing now' in page
+    failing = client.get("/?status=failing").content.decode()
+    assert "every-five" in failing
+    assert "theirs" not in failing
