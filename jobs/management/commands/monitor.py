@@ -25,6 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--once", action="store_true", help="check once and exit")
         parser.add_argument("--interval", type=float, default=None, help="seconds between checks")
+        parser.add_argument("--quiet-start", action="store_true", help="no start-up line (make run)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         interval = options["interval"] or settings.JOBTRACE_MONITOR_INTERVAL_SECONDS
@@ -35,7 +36,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        if not options["once"]:
+        if not options["once"] and not options["quiet_start"]:
             self.stdout.write(f"monitor: checking every {interval:g} s", ending="\n")
             self.stdout.flush()
         while True:
