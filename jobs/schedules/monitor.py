@@ -123,10 +123,26 @@ def _decide_due(now: datetime, report: Report) -> int:
             else:  # a schedule that no longer parses: look again in an hour
                 state.due_at = now + timedelta(hours=1)
             state.updated_at = now
-        ScheduleState.objects.bulk_update(states, ["checked_until", "due_at", "updated_at"], batch_size=1000)
+        _move_cursors(states, now)
         report.jobs_checked += len(states)
         report.missed += len(result.missed)
         return len(states)
+
+
+def _move_cursors(states: list[ScheduleState], now: datetime) -> None:
+    """One UPDATE of every cursor (PostgreSQL: from unnest'ed arrays; Django's bulk_update builds a CASE per row,
+    ~7 s for 10,000 rows); SQLite: bulk_update."""
+    if connection.vendor != "postgresql":
+        ScheduleState.objects.bulk_update(states, ["checked_until", "due_at", "updated_at"], batch_size=500)
+        return
+    table = ScheduleState._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET checked_until = v.c, due_at = v.d, updated_at = %s "  # noqa: S608 (our table)
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(job_id, c, d) "
+            "WHERE s.job_id = v.job_id",
+            [now, [s.job_id for s in states], [s.checked_until for s in states], [s.due_at for s in states]],
+        )
 
 
 def _write_missed(jobs: dict[int, Job], missed: Sequence, now: datetime) -> None:
