@@ -81,7 +81,7 @@ def put_declaration(request: Request, namespace: str, job: str) -> Response:
 _TICK_FIELDS = {
     "tick": serializers.DateTimeField(),
     "outcome": serializers.ChoiceField(
-        choices=["on_time", "late", "missed", "failed", "running", "stuck", "pending", "cancelled"]
+        choices=["on_time", "late", "missed", "failed", "running", "stuck", "pending", "cancelled", "unwatched"]
     ),
     "execution_id": serializers.CharField(allow_null=True),
     "url": serializers.CharField(allow_null=True),

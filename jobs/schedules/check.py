@@ -134,7 +134,7 @@ def lateness(
 @dataclass(frozen=True)
 class TickOutcome:
     tick: datetime
-    outcome: str  # on_time, late, missed, failed, running, stuck, pending (in its grace), cancelled
+    outcome: str  # on_time, late, missed, failed, running, stuck, pending (in its grace), cancelled, unwatched
     run: Run | None
 
 
@@ -145,16 +145,21 @@ def outcomes(
     max_runtime: timedelta | None,
     runs: Iterable[Run],
     now: datetime,
+    decided_until: datetime | None = None,
 ) -> list[TickOutcome]:
     """What happened at each tick (oldest first; `following`: the tick after the last): the run that belongs to it
-    (the first whose moment is in [tick - EARLY, next tick - EARLY)) and what became of it."""
+    (the first whose moment is in [tick - EARLY, next tick - EARLY)) and what became of it. A tick the monitor had
+    decided (up to `decided_until`) without writing a missed row was not watched then (before the declaration)."""
     by_moment = sorted((r for r in runs if r.moment is not None), key=lambda r: r.moment)  # type: ignore[arg-type,return-value]
     out = []
     bounds = [*ticks[1:], following]
     for tick, nxt in zip(ticks, bounds, strict=True):
         run = next((r for r in by_moment if tick - EARLY <= r.moment < nxt - EARLY), None)  # type: ignore[operator]
         if run is None:
-            outcome = "pending" if now <= tick + grace else "missed"
+            if now <= tick + grace:
+                outcome = "pending"
+            else:
+                outcome = "unwatched" if decided_until is not None and tick <= decided_until else "missed"
         elif run.status == RunStatus.MISSED:
             outcome = "missed"
         elif run.status in (RunStatus.FAILED, RunStatus.TIMED_OUT):

@@ -1,5 +1,6 @@
 """A job's schedule as the job page and GET /api/v1/jobs/<ns>/<job>/schedule show it: the next ticks, and the
-recent ones with their outcome (two queries: the runs since the oldest tick, the last successful run)."""
+recent ones with their outcome (three queries: the runs since the oldest tick, the last successful run, the
+monitor's cursor)."""
 
 from __future__ import annotations
 
@@ -90,12 +91,15 @@ def schedule_view(job: Job, now: datetime, *, recent: int = RECENT_TICKS, upcomi
     )
     runs = [Run(*row) for row in rows]
     last_success = runs_qs.filter(status=RunStatus.SUCCEEDED).order_by("-started_at").first()
+    from jobs.schedules.models import ScheduleState
+
+    decided_until = ScheduleState.objects.filter(job=job).values_list("checked_until", flat=True).first()
     return ScheduleView(
         job=job,
         schedule=schedule,
         words=describe(schedule),
         upcoming=list(islice(ticks_after(schedule, now, anchor=anchor), upcoming)),
-        recent=outcomes(ticks, following, grace, max_runtime, runs, now),
+        recent=outcomes(ticks, following, grace, max_runtime, runs, now, decided_until),
         last_success=last_success,
     )
 

@@ -3,7 +3,7 @@
 `{% job_schedule job %}` renders the job's declared schedule: in words, as written, its time zone, grace and
 maximum run time, the next expected runs in the job's own time zone, and a strip of the last ticks (on time, late,
 missed, failed, ...), each linking to its run; a missed tick links to the last successful run and its trace.
-Nothing for a job without a schedule. Two queries for a scheduled job (jobs/schedules/queries.py), none otherwise.
+Nothing for a job without a schedule. Three queries for a scheduled job (jobs/schedules/queries.py), none otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ OUTCOME_WORDS = {
     "stuck": "stuck (past its maximum run time)",
     "pending": "due (within its grace)",
     "cancelled": "cancelled",
+    "unwatched": "before the schedule was watched",
 }
 
 
@@ -58,7 +59,9 @@ def job_schedule(context: dict[str, Any], job: Any) -> str:
         for t in view.recent:
             label = f"{t.tick.astimezone(zone):%Y-%m-%d %H:%M %Z}: {OUTCOME_WORDS[t.outcome]}"
             url = view.run_url(t.run) if t.run else ""
-            if t.outcome == "missed" and success is not None:  # what there is to look at: the last good run
+            if t.outcome == "unwatched":
+                url = ""
+            elif t.outcome == "missed" and success is not None:  # what there is to look at: the last good run
                 label += f"; last successful run #{success.execution_id}"
                 url = success_url
             strip.append({"outcome": t.outcome, "label": label, "url": url})
