@@ -197,6 +197,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "jobs.choices.RunStatus",
+        "JobKindEnum": "jobs.choices.JobKind",
         "AlertStatusEnum": "jobs.alerts.choices.AlertStatus",
     },
     "POSTPROCESSING_HOOKS": [
