@@ -27,7 +27,6 @@ from jobs.choices import FAILURE_STATUSES, STATUS_ATTENTION_ORDER, RunStatus, Tr
 from jobs.filtersets import ExecutionFilterSet, JobFilterSet, LabelField, ShardFilterSet
 from jobs.models import Execution, Job, Namespace, Shard
 from jobs.rows import shard_rows as rows_of_shards
-from jobs.schedules.queries import condition_counts
 from jobs.stats import duration_chart, job_figures
 from traces import waterfall as wf_mod
 from traces.models import Span, Trace
@@ -79,14 +78,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         )
         for job_id, status, started_at, duration_ms in rows:
             per_job[job_id].append((status, started_at, duration_ms))
-    conditions = condition_counts([j.pk for j in job_list], now) if job_list else {}  # missed, late, stuck
     entries = []
     for job in job_list:
         figures = job_figures(per_job.get(job.pk, []), now)
         if figures.last_status is None:
             figures.last_status = job.last_status
-        c = conditions.get(job.pk)
-        entries.append({"job": job, "url": links.job_url(job.namespace.name, job.name), "f": figures, "c": c})
+        entries.append({"job": job, "url": links.job_url(job.namespace.name, job.name), "f": figures})
     namespaces = list(Namespace.objects.filter(id__in=access.readable).order_by("name").values_list("name", flat=True))
     return render(
         request,
@@ -108,9 +105,6 @@ def overview(request: HttpRequest) -> HttpResponse:
                 namespace=request.GET.get("namespace", ""), q=request.GET.get("q", ""), status="failing"
             ),
             "running_count": sum(e["f"].running for e in entries),
-            "missed_count": sum(c.missed for c in conditions.values()),
-            "late_count": sum(c.late for c in conditions.values()),
-            "stuck_count": sum(c.stuck for c in conditions.values()),
         },
     )
 

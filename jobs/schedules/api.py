@@ -12,12 +12,14 @@ from __future__ import annotations
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs.api.serializers import JobSerializer
-from jobs.auth import Access, ReadScope
+from jobs.api.views import JobDetail
+from jobs.auth import Access, IngestScope, ReadScope
 from jobs.choices import JobKind
 from jobs.models import Job
 from jobs.schedules.ingest import InvalidDeclaration, parse_declaration
@@ -65,6 +67,17 @@ SCHEMA = extend_schema(
         )
     ],
 )
+
+
+class JobView(JobDetail):
+    """GET /api/v1/jobs/<ns>/<job> (core's JobDetail, scope `read`) and PUT: the declaration (scope `ingest`)."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IngestScope()] if self.request.method == "PUT" else [ReadScope()]
+
+    @SCHEMA
+    def put(self, request: Request, namespace: str, job: str) -> Response:
+        return put_declaration(request, namespace, job)
 
 
 def put_declaration(request: Request, namespace: str, job: str) -> Response:

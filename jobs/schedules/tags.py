@@ -1,6 +1,7 @@
 """The schedule feature's template tag, included by the job page.
 
-`{% job_schedule job %}` renders the job's declared schedule: in words, as written, its time zone, grace and
+`{% job_conditions entries as totals %}` (the overview): the monitor's missed / late / stuck counts per job and in
+all. `{% job_schedule job %}` renders the job's declared schedule: in words, as written, its time zone, grace and
 maximum run time, the next expected runs in the job's own time zone, and a strip of the last ticks (on time, late,
 missed, failed, ...), each linking to its run; a missed tick links to the last successful run and its trace.
 Nothing for a job without a schedule. Three queries for a scheduled job (jobs/schedules/queries.py), none otherwise.
@@ -15,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from console import links
-from jobs.schedules.queries import schedule_view
+from jobs.schedules.queries import Conditions, condition_counts, schedule_view
 
 register = template.Library()
 
@@ -83,3 +84,20 @@ def job_schedule(context: dict[str, Any], job: Any) -> str:
         },
         request=context.get("request"),
     )
+
+
+@register.simple_tag
+def job_conditions(entries: list[dict[str, Any]]) -> Conditions:
+    """The overview's missed / late / stuck counts: each entry (a dict with "job") gets its own as entry["c"]; the
+    totals are returned. One query for all the listed jobs."""
+    totals = Conditions()
+    if not entries:
+        return totals
+    counts = condition_counts([e["job"].pk for e in entries], timezone.now())
+    for entry in entries:
+        entry["c"] = counts.get(entry["job"].pk)
+    for c in counts.values():
+        totals.missed += c.missed
+        totals.late += c.late
+        totals.stuck += c.stuck
+    return totals
