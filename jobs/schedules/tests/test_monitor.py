@@ -192,3 +192,18 @@ def test_the_overview_counts_missed_late_and_stuck_and_failing_now_includes_a_mi
     failing = client.get("/?status=failing").content.decode()
     assert "every-five" in failing
     assert "theirs" not in failing
+
+
+@pytest.mark.django_db
+def test_a_missed_runs_page_says_missed_and_an_outsider_gets_404(client, ns, other_ns):
+    job = scheduled(ns)
+    run_check(T0 + timedelta(minutes=6))
+    (missed,) = Execution.objects.filter(job=job)
+    url = f"/jobs/payments/every-five/runs/{missed.execution_id}/"
+    client.force_login(factories.user(ns, "viewer", username="viewer"))
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Missed" in page.content.decode()
+    assert "No run started" in page.content.decode()
+    client.force_login(factories.user(other_ns, "admin", username="outsider"))
+    assert client.get(url).status_code == 404
