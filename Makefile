@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser peers node-clients sdk-test lint format migrations-check check bench serve ci clean
+.PHONY: run monitor test install browser peers node-clients sdk-test lint format migrations-check check bench serve ci clean
 
 $(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,13 +51,21 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/
 	$(PY) manage.py demo --if-empty
-	$(PY) manage.py runserver --sign-in $(HOST):$(PORT)  # its last line: where to sign in, as whom, the password
+	@# The schedule monitor (missed, late, stuck runs) runs beside the server and stops with it; the server's last
+	@# line is still where to sign in, as whom, the password.
+	$(PY) manage.py monitor --quiet-start & monitor=$$!; trap 'kill $$monitor 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver --sign-in $(HOST):$(PORT)
 
 # Production-style server: gunicorn's gevent worker (WEB_CONCURRENCY workers, default 2), request bodies read
 # within a deadline, static files by whitenoise; console/gunicorn.conf.py and docs/serving.md (nginx in front).
+# Run the schedule monitor next to it (docs/serving.md): `make monitor` or `manage.py monitor`, one per replica.
 serve: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn --config console/gunicorn.conf.py --bind $(HOST):$(PORT)
+
+# The schedule monitor alone (beside `make serve`; several may run: each tick is decided once).
+monitor: install
+	$(PY) manage.py monitor
 
 lint: install
 	$(VENV)/bin/ruff check .

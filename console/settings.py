@@ -201,6 +201,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "jobs.choices.RunStatus",
+        "JobKindEnum": "jobs.choices.JobKind",
         "AlertStatusEnum": "jobs.alerts.choices.AlertStatus",
     },
     "POSTPROCESSING_HOOKS": [
@@ -232,6 +233,14 @@ OTLP_MAX_JSON_BODY_BYTES = env_int("OTLP_MAX_JSON_BODY_BYTES", 4 * 1024 * 1024, 
 # Seconds a client is told to wait when the database is unavailable or the console is overloaded.
 JOBTRACE_RETRY_AFTER_SECONDS = env_int("JOBTRACE_RETRY_AFTER_SECONDS", 5, minimum=1)
 # A Jaeger query service to fetch traces the console does not have (query-through), e.g. http://jaeger:16686.
+# The schedule monitor (manage.py monitor, jobs/schedules/): where missed and stuck runs are sent, how often it
+# checks and re-sends, and its own statement timeout (a check over 10,000 jobs takes well under a second).
+JOBTRACE_ALERTMANAGER_URL = env_str("JOBTRACE_ALERTMANAGER_URL", "").rstrip("/")
+JOBTRACE_SCHEDULE_WEBHOOK_URL = env_str("JOBTRACE_SCHEDULE_WEBHOOK_URL", "")
+JOBTRACE_PUBLIC_URL = env_str("JOBTRACE_PUBLIC_URL", "").rstrip("/")  # links in notifications; relative without
+JOBTRACE_MONITOR_INTERVAL_SECONDS = env_float("JOBTRACE_MONITOR_INTERVAL_SECONDS", 5.0)
+JOBTRACE_MONITOR_RESEND_SECONDS = env_int("JOBTRACE_MONITOR_RESEND_SECONDS", 60, minimum=1)
+JOBTRACE_MONITOR_STATEMENT_TIMEOUT_SECONDS = env_float("JOBTRACE_MONITOR_STATEMENT_TIMEOUT_SECONDS", 30.0)
 JAEGER_QUERY_URL = env_str("JAEGER_QUERY_URL", "")
 JAEGER_TIMEOUT_SECONDS = env_float("JAEGER_TIMEOUT_SECONDS", 3.0)
 # A Grafana Tempo to fetch traces from the same way (its HTTP API, e.g. http://tempo:3200), with its own deadline.

@@ -20,6 +20,7 @@ urlpatterns = [
     path(API, include("jobs.api_urls")),  # jobs, executions, shards
     path(API, include("jobs.sampling.api_urls")),  # jobs/<ns>/<job>/sampling
     path(API, include("jobs.compare.api_urls")),  # jobs/<ns>/<job>/executions/<a>/compare/<b>
+    path(API, include("jobs.schedules.api_urls")),  # jobs/<ns>/<job>/schedule
     path(API, include("jobs.causality.api_urls")),  # messages, correlations, propagation, execution causality
     path(API, include("jobs.alerts.api_urls")),  # alerts and the Alertmanager / Grafana webhooks
     path(API, include("traces.api_urls")),  # traces

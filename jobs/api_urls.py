@@ -10,7 +10,7 @@ _RUN = "jobs/<id:namespace>/<id:job>/executions/<id:execution_id>"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("jobs", views.JobList.as_view(), name="api-jobs"),
-    path("jobs/<id:namespace>/<id:job>", views.JobDetail.as_view(), name="api-job"),
+    # jobs/<ns>/<job> (GET, and PUT: the declaration) is jobs/schedules/api_urls.py's, on JobDetail.
     path("executions", views.ExecutionListIngest.as_view(), name="api-executions"),
     path(_RUN, views.ExecutionDetail.as_view(), name="api-execution"),
     path(f"{_RUN}/shards", views.ShardList.as_view(), name="api-execution-shards"),

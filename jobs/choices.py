@@ -44,6 +44,9 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     TIMED_OUT = "timed_out", "Timed out"
     CANCELLED = "cancelled", "Cancelled"
+    # No run started for a scheduled tick within the grace (jobs/schedules/): written by the monitor, never over a
+    # real record; a late record for the same tick takes its place.
+    MISSED = "missed", "Missed"
 
     @property
     def is_terminal(self) -> bool:
@@ -63,8 +66,10 @@ class RunStatus(models.TextChoices):
         return STATUS_COLOUR[self]
 
 
-TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED})
-FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CANCELLED, RunStatus.MISSED}
+)
+FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.MISSED})
 STATUS_RANK = {
     RunStatus.PENDING: 0,
     RunStatus.RUNNING: 1,
@@ -72,6 +77,7 @@ STATUS_RANK = {
     RunStatus.FAILED: 2,
     RunStatus.TIMED_OUT: 2,
     RunStatus.CANCELLED: 2,
+    RunStatus.MISSED: 2,
 }
 STATUS_COLOUR = {
     RunStatus.PENDING: "grey",
@@ -80,9 +86,11 @@ STATUS_COLOUR = {
     RunStatus.FAILED: "red",
     RunStatus.TIMED_OUT: "orange",
     RunStatus.CANCELLED: "grey",
+    RunStatus.MISSED: "purple",
 }
 # Shards and executions are listed failing first: the order of statuses on the execution page.
 STATUS_ATTENTION_ORDER = [
+    RunStatus.MISSED,
     RunStatus.FAILED,
     RunStatus.TIMED_OUT,
     RunStatus.RUNNING,

@@ -22,8 +22,21 @@ from jobs.alerts.models import Alert, AlertLink
 from jobs.causality.models import Message
 from jobs.choices import JobKind, Role, RunStatus, Scope, Trigger
 from jobs.querysets import ExecutionQuerySet, JobQuerySet, NamespaceQuerySet, ShardQuerySet
+from jobs.schedules.models import Notice, ScheduleState
 
-__all__ = ["Alert", "AlertLink", "ApiToken", "Execution", "Job", "Membership", "Message", "Namespace", "Shard"]
+__all__ = [
+    "Alert",
+    "AlertLink",
+    "ApiToken",
+    "Execution",
+    "Job",
+    "Membership",
+    "Message",
+    "Namespace",
+    "Notice",
+    "ScheduleState",
+    "Shard",
+]
 
 
 class Namespace(models.Model):

@@ -15,6 +15,8 @@ Steps run by ascending `order`. Each app registers the steps of its features in 
   that name them; after spans, the log records of the touched traces follow their spans' and traces' owners.
 - 200 `message envelopes` (jobs/causality/store.py, registered in jobs/apps.py): Message rows for the envelopes the
   executions or the stored spans carry, so the id lookup finds a message id seen only there.
+- 300 `missed ticks` (jobs/schedules/monitor.py, registered in jobs/apps.py): after records, a run of a scheduled
+  job takes the place of its tick's missed row (under the job's schedule-state lock), and is noted late.
 
 A new step is a function in its feature's folder and one `register` call in its app's ready(); its order puts it
 after the steps it relies on (anything that needs the spans' owners comes after linking).

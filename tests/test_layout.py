@@ -13,7 +13,9 @@ MAX_LINES = 600
 # Packages of jobs/ that belong to its core; every other package in jobs/ is a feature (jobs/alerts/, ...).
 JOBS_CORE_PACKAGES = {"api", "demo", "management", "migrations", "tests"}
 # Core modules allowed to name a feature: the app's wiring (post-store steps), model registration, admin.
-WIRING = {"jobs/apps.py", "jobs/models.py", "jobs/admin.py"}
+# Wiring: what Django only finds in the app itself (its config, models, admin, and its management commands, which
+# Django looks up in <app>/management/commands/ only: architecture.md names monitor.py as the schedules' command).
+WIRING = {"jobs/apps.py", "jobs/models.py", "jobs/admin.py", "jobs/management/commands/monitor.py"}
 
 
 def _modules(*folders: str) -> list[Path]:

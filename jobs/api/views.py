@@ -47,7 +47,6 @@ from jobs.ingest import (
     parse_shards,
 )
 from jobs.models import Execution, Job, Namespace, Shard
-from jobs.schedules import api as schedules_api
 from jobs.store import WriteResult, upsert_executions, upsert_shards
 from traces.queries import execution_traces
 
@@ -83,16 +82,9 @@ class JobList(generics.ListAPIView):
 
 
 class JobDetail(generics.RetrieveAPIView):
-    """GET the job (scope `read`); PUT declares it with its schedule (scope `ingest`, jobs/schedules/api.py)."""
+    """GET the job (scope `read`); served with the declaration's PUT by jobs/schedules/api.py's JobView."""
 
     serializer_class = JobSerializer
-
-    def get_permissions(self) -> list[BasePermission]:
-        return [IngestScope()] if self.request.method == "PUT" else [ReadScope()]
-
-    @schedules_api.SCHEMA
-    def put(self, request: Request, namespace: str, job: str) -> Response:
-        return schedules_api.put_declaration(request, namespace, job)
 
     def get_object(self) -> Job:
         jobs = Job.objects.in_namespaces(Access.of(self.request).readable).select_related("namespace")

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0003_job_schedule_fields'),
+        ('jobs', '0004_schedule_monitor'),
     ]
 
     operations = [

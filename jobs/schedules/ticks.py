@@ -124,7 +124,7 @@ def ticks_after(schedule: Schedule, after: datetime, *, anchor: datetime | None 
     if schedule.interval is not None:
         start = anchor or EPOCH
         step = schedule.interval
-        k = max((after - start) // step + 1, 0)
+        k = max((after - start) // step + 1, 1 if anchor else 0)  # the anchor is the last run, not a tick
         tick = start + k * step
         while True:
             yield tick.astimezone(UTC)
@@ -174,3 +174,28 @@ def describe(schedule: Schedule) -> str:
     except Exception:  # cron-descriptor refuses a few forms cronsim reads (e.g. `L`): show the expression
         words = schedule.expression
     return f"{words} ({schedule.timezone})"
+
+
+def tick_at_or_before(schedule: Schedule, moment: datetime, *, anchor: datetime | None = None) -> datetime | None:
+    """The latest tick at or before `moment` (UTC), or None (an interval's anchor is later than `moment`)."""
+    if schedule.interval is not None:
+        start = anchor or EPOCH
+        if moment < start:
+            return None
+        return (start + ((moment - start) // schedule.interval) * schedule.interval).astimezone(UTC)
+    probe = moment.astimezone(schedule.zone) + timedelta(seconds=1)  # cronsim's reverse is strictly before
+    return next(iter(CronSim(schedule.cron, probe, reverse=True))).astimezone(UTC)
+
+
+def ticks_before(schedule: Schedule, moment: datetime, count: int, *, anchor: datetime | None = None) -> list[datetime]:
+    """The last `count` ticks at or before `moment`, oldest first (an interval's: back from its anchor's grid)."""
+    out: list[datetime] = []
+    if schedule.interval is not None:
+        tick = tick_at_or_before(schedule, moment, anchor=anchor)
+        while tick is not None and len(out) < count:
+            out.append(tick)
+            tick -= schedule.interval
+    else:
+        probe = moment.astimezone(schedule.zone) + timedelta(seconds=1)
+        out = [t.astimezone(UTC) for t in islice(CronSim(schedule.cron, probe, reverse=True), count)]
+    return out[::-1]

@@ -41,8 +41,9 @@ def test_the_overview_lists_jobs_with_rates_percentiles_and_a_sparkline_in_a_fix
                 finished_at=start + timedelta(seconds=5 + i),
             )
     factories.execution(factories.job(ns, "running-job"), status=RunStatus.RUNNING, started_at=now)
-    # jobs (with last status), 7 days of runs, namespaces; the last run against the usual (jobs/compare/tags.py)
-    with django_assert_num_queries(AUTH + 4):
+    # jobs (with last status), 7 days of runs, conditions (missed/late/stuck), namespaces; the last run against the
+    # usual (jobs/compare/tags.py)
+    with django_assert_num_queries(AUTH + 5):
         response = owner_client.get("/")
     assert response.status_code == 200
     body = text_of(response)

@@ -38,8 +38,8 @@ def test_two_steps_never_share_an_order_and_a_name_registered_again_replaces_its
     assert ran == ["second a"]
 
 
-def test_after_records_linking_runs_then_the_message_envelopes():
-    assert record_steps.names() == ["linking", "log linking", "message envelopes"]
+def test_after_records_linking_runs_then_the_logs_the_message_envelopes_then_the_missed_ticks():
+    assert record_steps.names() == ["linking", "log linking", "message envelopes", "missed ticks"]
 
 
 @pytest.fixture

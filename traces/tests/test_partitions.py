@@ -127,3 +127,19 @@ def test_log_records_are_partitioned_by_day_too_and_expire_with_the_spans(ns):
     assert partitions.LOGS.name_of(old) in result.partitions_dropped
     assert partitions.LOGS.name_of(recent) not in result.partitions_dropped
     assert sorted(LogRecord.objects.values_list("body_text", flat=True)) == ["recent", "recent 2"]
+
+
+@pytest.mark.django_db(transaction=True)  # the command closes its old connections between checks
+def test_the_monitor_creates_the_days_ahead_so_no_write_waits_to_create_its_day(ns, settings):
+    from django.core.management import call_command
+
+    settings.JOBTRACE_PARTITIONS_AHEAD_DAYS = 4
+    today = datetime.now(UTC).date()
+    ahead = today + timedelta(days=4)
+    with connection.cursor() as cursor:
+        for spec in partitions.TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {spec.name_of(ahead)}")
+    assert ahead not in partitions.days(partitions.SPANS)
+    call_command("monitor", "--once")
+    assert ahead in partitions.days(partitions.SPANS)
+    assert ahead in partitions.days(partitions.LOGS)

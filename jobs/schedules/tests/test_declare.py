@@ -122,7 +122,8 @@ def test_the_job_page_shows_the_schedule_in_words_and_the_next_runs_in_the_jobs_
     client.force_login(factories.user(ns, "viewer", username="viewer"))
     page = client.get("/jobs/payments/nightly/").content.decode()
     assert "At 02:30 (Europe/Berlin)" in page
-    assert page.count("02:30 CE") == 5  # the next five runs, in Berlin time (CET or CEST)
+    next_runs = page.split('class="next-runs"')[1].split("</ol>")[0]
+    assert next_runs.count("02:30 CE") == 5  # the next five runs, in Berlin time (CET or CEST)
     assert "10 min" in page  # the grace
 
 
@@ -130,3 +131,27 @@ def test_the_job_page_of_an_unscheduled_job_shows_no_schedule_card(client, ns):
     factories.job(ns, "adhoc")
     client.force_login(factories.user(ns, "viewer", username="viewer"))
     assert 'id="schedule"' not in client.get("/jobs/payments/adhoc/").content.decode()
+
+
+def test_the_schedule_strip_links_each_tick_to_its_run_and_a_missed_one_to_the_last_good_run(client, ns):
+    from datetime import UTC, datetime, timedelta
+
+    from jobs.schedules.monitor import run_check
+    from jobs.schedules.store import sync_state
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    job = factories.job(ns, "every-five", schedule="*/5 * * * *", grace_seconds=60)
+    sync_state(job, now - timedelta(minutes=31), reset=True)
+    trace = factories.trace_id()
+    last_tick = now - timedelta(minutes=now.minute % 5)
+    good_at = last_tick - timedelta(minutes=10)
+    factories.execution(job, "good", status="succeeded", started_at=good_at + timedelta(seconds=5), trace_id=trace)
+    factories.execution(job, "bad", status="failed", started_at=good_at + timedelta(minutes=5, seconds=5))
+    run_check(datetime.now(UTC))
+    client.force_login(factories.user(ns, "viewer", username="viewer"))
+    page = client.get("/jobs/payments/every-five/").content.decode()
+    strip = page.split('class="tick-strip"')[1].split("</ol>")[0]
+    assert 'data-outcome="on_time"><a href="/jobs/payments/every-five/runs/good/"' in strip
+    assert 'data-outcome="failed"><a href="/jobs/payments/every-five/runs/bad/"' in strip
+    assert 'data-outcome="missed"><a href="/jobs/payments/every-five/runs/good/"' in strip  # the last good run
+    assert f'href="/traces/{trace}' in page.split('class="last-success"')[1]
