@@ -160,7 +160,8 @@ def test_the_overview_flags_a_job_whose_last_run_is_much_slower_than_its_usual(
     steady = factories.job(ns, "steady")
     for n in range(4):
         factories.execution(steady, f"s-{n}", duration_ms=1000 + n)
-    with django_assert_num_queries(AUTH + 3):  # jobs, their week of runs, namespaces (the flag is a feature tag)
+    # jobs, their week of runs, the schedule conditions (missed/late/stuck), namespaces (the flag is a feature tag)
+    with django_assert_num_queries(AUTH + 4):
         owner_client.get("/")
     jobs = {j.name: j.pk for j in Job.objects.filter(namespace=ns)}
     with django_assert_num_queries(1):  # every job of the list at once
