@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import accumulate, chain, repeat
 from operator import attrgetter, itemgetter, sub
 from typing import NamedTuple
@@ -171,8 +172,9 @@ class Waterfall:
         """Labels of the time axis: 0, a quarter, a half, three quarters and the whole of the trace."""
         return [_fmt_ns(self.duration_ns * k // 4) if k else "0" for k in range(5)]
 
-    @property
+    @cached_property
     def error_rows(self) -> list[int]:
+        """Indices of the error spans, in tree order (asked for several times per page: computed once)."""
         return [i for i, r in enumerate(self.rows) if r.is_error]
 
     def colour_of(self, service: str) -> int:
@@ -224,7 +226,7 @@ def build(
     spans = spans if isinstance(spans, list) else list(spans)
     received = len(spans)
     backwards = spans[::-1]  # so that the first copy of an id is written last and kept
-    by_id: dict[str, Sequence] = dict(zip(map(itemgetter(0), backwards), backwards))
+    by_id: dict[str, Sequence] = dict(zip(map(itemgetter(0), backwards), backwards, strict=True))
     children: dict[str, list[Sequence]] = {}
     roots: list[Sequence] = []
     orphans = 0
@@ -368,7 +370,7 @@ def _self_times(rows: list[Row]) -> tuple[list[SelfTime], list[SelfTime]]:
     per row."""
     intervals: defaultdict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     leaves = [r for r in rows if not r.children]
-    for key, own in zip(map(_operation_of, leaves), map(_interval_of, leaves)):
+    for key, own in zip(map(_operation_of, leaves), map(_interval_of, leaves), strict=True):
         intervals[key].append(own)
     counts: Counter[tuple[str, str]] = Counter(map(_operation_of, rows))
     for r in reversed([r for r in rows if r.children]):  # children come after their parent in tree order
@@ -424,7 +426,7 @@ def _union_sorted(intervals: list[tuple[int, int]]) -> int:
     interval adds what of it ends after every earlier one ended (builtins mapped over the lists, no Python loop)."""
     if not intervals:
         return 0
-    starts, ends = zip(*intervals)
+    starts, ends = zip(*intervals, strict=True)
     reached = accumulate(ends, max)  # the furthest end so far
     before = chain((starts[0],), reached)  # ...before each interval
     return sum(map(max, map(sub, ends, map(max, starts, before)), repeat(0)))

@@ -41,10 +41,12 @@ def test_the_trace_page_shows_the_waterfall_the_owner_and_the_failing_span(owner
     body = text_of(response)
     assert body.count('class="wf-row') == 6
     # The shard's row says which shard and which account (its business label), the labels in full in its title.
-    root = re.search(r'<div class="wf-row[^"]*" id="span-[0-9a-f]+" data-span="[0-9a-f]+" data-depth="0".*?</svg>', body)
+    root = re.search(r'<div class="wf-row[^"]*" id="span-[0-9a-f]+" data-span="[0-9a-f]+" data-depth="0".*?</svg>',
+                     body)  # fmt: skip
     assert root is not None
     assert f"shard {scenario.failing.shard_id}</span>" in root.group(0)
-    assert '<span class="wf-tell wf-business" title="account=1000002, region=eu">account 1000002</span>' in root.group(0)
+    business = '<span class="wf-tell wf-business" title="account=1000002, region=eu">account 1000002</span>'
+    assert business in root.group(0)
     assert links.shard_url_of(scenario.failing) in body
     assert links.execution_url_of(scenario.execution) in body
     assert "FieldLengthValidationError" in body

@@ -51,7 +51,8 @@ def test_at_most_a_few_are_kept_the_least_recently_used_go_first(monkeypatch):
     assert recent.get(keys[0]) is not None  # used: now the most recent
     recent.put(keys[-1], _wf())
     assert recent.get(keys[1]) is None
-    assert recent.get(keys[0]) is not None and recent.get(keys[-1]) is not None
+    assert recent.get(keys[0]) is not None
+    assert recent.get(keys[-1]) is not None
 
 
 def test_what_was_kept_expires(monkeypatch):

@@ -163,7 +163,8 @@ def test_the_outline_pass_a_subtree_needs_draws_the_same_tree_without_the_self_t
     ]
     assert (outline.start_ns, outline.end_ns, outline.services) == (full.start_ns, full.end_ns, full.services)
     assert outline.critical_path == full.critical_path
-    assert full.self_by_service and full.slowest
+    assert full.self_by_service
+    assert full.slowest
     assert outline.self_by_service == outline.self_by_operation == outline.slowest == []
 
 
