@@ -328,8 +328,8 @@ def trace_waterfall(
             expected_spans=expected_spans,
             outline=outline,
         )
-    if not outline:
-        recent.put(key, wf)
+    if not outline and (len(rows) == expected_spans or len(rows) >= TRACE_SPAN_LIMIT):
+        recent.put(key, wf)  # only what the summary counts: not a trace whose spans are still arriving or expired
     return wf
 
 

@@ -7,8 +7,9 @@ the span ids and names it shares with the fetched rows, ~60 MB in all: a process
 spans arrive: the key holds the trace summary's span count and its `updated_at`, which every span write changes
 (traces/summaries.py), so a trace that grew is built afresh; the time limit bounds what no summary marks (spans
 expired by retention). What rows show of other records (a shard's business labels) is not cached: the page reads it
-for the rows it shows. A waterfall is never changed after it is built (traces/waterfall.py), so one object can serve
-several requests.
+for the rows it shows. Only a trace whose rows match its summary's count is kept (not one still arriving or expired),
+and a trace fetched again from a tracing backend is forgotten (`forget`). A waterfall is never changed after it is
+built (traces/waterfall.py), so one object can serve several requests.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ def put(key: Key | None, wf: Waterfall) -> None:
         _kept.move_to_end(key)
         while len(_kept) > SIZE:
             _kept.popitem(last=False)
+
+
+def forget(namespace_id: int, trace_id: str) -> None:
+    """Drop what is kept of one trace (its spans were just fetched from a tracing backend, which no summary marks)."""
+    with _lock:
+        for old in [k for k in _kept if k[:2] == (namespace_id, trace_id)]:
+            del _kept[old]
 
 
 def clear() -> None:

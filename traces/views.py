@@ -25,7 +25,7 @@ from console.lookup import normalise_trace_id
 from jobs.auth import Access
 from jobs.models import Execution
 from traces import find as find_mod
-from traces import queries, query_through, retention
+from traces import queries, query_through, recent, retention
 from traces import waterfall as wf_mod
 from traces.compare import Operation
 from traces.compare import compare as compare_traces
@@ -240,12 +240,14 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         found, backend = _query_through_expired(trace)  # type: ignore[arg-type]
         if not found:
             return _expired(request, trace, expired, backend)  # type: ignore[arg-type]
+        recent.forget(ns_id, trace_id)
         wf = _waterfall(ns_id, trace_id, trace)
     backend = ""
     summaries_mode = settings.JOBTRACE_SPAN_STORAGE == "summaries"
     if trace is not None and summaries_mode and wf.rows and query_through.is_summary_only(ns_id, trace_id):
         whole = query_through.fetch_whole(trace) if query_through.configured() else None
         if whole is not None and whole.found:
+            recent.forget(ns_id, trace_id)
             wf = _waterfall(ns_id, trace_id, trace)
         else:
             backend = whole.message if whole is not None else _OUTLINE_ONLY

@@ -61,3 +61,13 @@ def test_what_was_kept_expires(monkeypatch):
     monkeypatch.setattr(recent, "TTL_SECONDS", -1.0)
     recent.put(key, _wf())
     assert recent.get(key) is None
+
+
+def test_a_trace_fetched_again_from_a_backend_is_forgotten():
+    key = recent.key_of(1, "t", recent.MIN_SPANS, AT)
+    other = recent.key_of(1, "u", recent.MIN_SPANS, AT)
+    recent.put(key, _wf())
+    recent.put(other, _wf())
+    recent.forget(1, "t")
+    assert recent.get(key) is None
+    assert recent.get(other) is not None
