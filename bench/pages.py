@@ -160,7 +160,7 @@ def _summary(ns, trace_id: str, spans: list[dict[str, str]], **owners: Any):
     return trace, service_rows
 
 
-def _measure(client, url: str, repeat: int = 7) -> tuple[float, float, float, float, int, int]:
+def _measure(client, url: str, repeat: int = 7, before=None) -> tuple[float, float, float, float, int, int]:
     """(median wall ms, min wall ms, median CPU ms of this process, median database ms, bytes, status) of GETs
     through the whole Django stack, after one warm-up. On a shared machine the wall time swings with other load;
     this process's CPU time plus the database's time is the steadier figure."""
@@ -170,6 +170,8 @@ def _measure(client, url: str, repeat: int = 7) -> tuple[float, float, float, fl
     response = client.get(url)
     walls, cpus, dbs = [], [], []
     for _ in range(repeat):
+        if before is not None:  # e.g. forget the waterfalls kept (traces/recent.py): a first open each time
+            before()
         with CaptureQueriesContext(connection) as queries:
             started, cpu = time.perf_counter(), time.process_time()
             response = client.get(url)

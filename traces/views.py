@@ -25,7 +25,7 @@ from console.lookup import normalise_trace_id
 from jobs.auth import Access
 from jobs.models import Execution
 from traces import find as find_mod
-from traces import queries, query_through, retention
+from traces import queries, query_through, recent, retention
 from traces import waterfall as wf_mod
 from traces.compare import Operation
 from traces.compare import compare as compare_traces
@@ -208,8 +208,20 @@ def _owner_links(trace: Trace | None) -> dict[str, str]:
     return out
 
 
-def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None) -> wf_mod.Waterfall:
-    return queries.trace_waterfall(namespace_id, trace_id, trace.span_count if trace is not None else None)
+def _waterfall(namespace_id: int, trace_id: str, trace: Trace | None, *, outline: bool = False) -> wf_mod.Waterfall:
+    if trace is None:
+        return queries.trace_waterfall(namespace_id, trace_id, outline=outline)
+    return queries.trace_waterfall(
+        namespace_id, trace_id, trace.span_count, updated_at=trace.updated_at, outline=outline
+    )
+
+
+def _rows_html(
+    wf: wf_mod.Waterfall, ns_id: int, trace_id: str, visible: list[int], opened: set[int], **options: Any
+) -> str:
+    """The waterfall rows, with the business labels of the shards they show (one query, when any row shows one)."""
+    labels = queries.shard_labels(ns_id, trace_id, wf_mod.tell_rows(wf, visible))
+    return wf_mod.render_rows(wf, visible, opened, trace_url=links.trace_url(trace_id), labels=labels, **options)
 
 
 # --- trace page and its fragments ---------------------------------------------------------------------------------
@@ -228,12 +240,14 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         found, backend = _query_through_expired(trace)  # type: ignore[arg-type]
         if not found:
             return _expired(request, trace, expired, backend)  # type: ignore[arg-type]
+        recent.forget(ns_id, trace_id)
         wf = _waterfall(ns_id, trace_id, trace)
     backend = ""
     summaries_mode = settings.JOBTRACE_SPAN_STORAGE == "summaries"
     if trace is not None and summaries_mode and wf.rows and query_through.is_summary_only(ns_id, trace_id):
         whole = query_through.fetch_whole(trace) if query_through.configured() else None
         if whole is not None and whole.found:
+            recent.forget(ns_id, trace_id)
             wf = _waterfall(ns_id, trace_id, trace)
         else:
             backend = whole.message if whole is not None else _OUTLINE_ONLY
@@ -262,9 +276,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     if cut_at:
         visible = visible[:cut_at]
     trace_url = links.trace_url(trace_id)
-    rows_html = wf_mod.render_rows(
-        wf, visible, opened, trace_url=trace_url, selected=selected, marked=set(opened_matches)
-    )
+    rows_html = _rows_html(wf, ns_id, trace_id, visible, opened, selected=selected, marked=set(opened_matches))
     detail = span_detail_context(ns_id, trace_id, selected) if selected else None
     linked_here = queries.linked_here(ns_id, trace_id)
     rows = wf.rows
@@ -290,6 +302,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "find": find,
             "find_raw": {k: request.GET.get(k, "") for k in ("find", "min", "svc", "op")},
             "find_problem": find_problem,
+            "find_query": _find_query(request) if find.active else "",
             "found": len(found),
             "found_opened": len(opened_matches),
             "expand": mode if mode in find_mod.EXPAND_MODES else "",
@@ -358,6 +371,14 @@ def _find_of(request: HttpRequest) -> tuple[find_mod.Find, str]:
     return find, problem
 
 
+FIND_PARAMETERS = ("find", "errors", "min", "svc", "op")
+
+
+def _find_query(request: HttpRequest) -> str:
+    """The page's find as a query string, which a subtree fragment is fetched with so that it marks its matches."""
+    return urlencode({k: request.GET[k] for k in FIND_PARAMETERS if request.GET.get(k)})
+
+
 def _page_url(trace_url: str, request: HttpRequest, **changes: str) -> str:
     """The trace page's URL with these parameters changed (blank ones dropped)."""
     params = {k: v for k, v in request.GET.items() if v}
@@ -412,7 +433,7 @@ def _no_spans_yet(request: HttpRequest, raw_trace_id: str, backend: str = "") ->
 def trace_rows(request: HttpRequest, trace_id: str, span_id: str) -> HttpResponse:
     """The rows of one subtree with its root opened: what the page swaps in when a collapsed row is expanded."""
     trace_id, ns_id, trace = _trace_or_404(request, trace_id)
-    wf = _waterfall(ns_id, trace_id, trace)
+    wf = _waterfall(ns_id, trace_id, trace, outline=True)  # the page's, when kept; else the cheaper pass
     index = wf.index_of.get(span_id.lower())
     if index is None:
         raise Http404("no such span")
@@ -420,8 +441,14 @@ def trace_rows(request: HttpRequest, trace_id: str, span_id: str) -> HttpRespons
     # The expanded row shows all its children; rows below keep the page's limits.
     keep = opened | wf_mod.important(wf) | set(wf.rows[index].children)
     visible = wf_mod.visible_rows(wf, opened, within=index, keep=keep)
-    html = wf_mod.render_rows(wf, visible, opened, trace_url=links.trace_url(trace_id))
-    return HttpResponse(html)
+    # The page's find (passed along by console/waterfall.js): the subtree's matches are marked as the page's are.
+    find, _ = _find_of(request)
+    marked: set[int] = set()
+    if find.active:
+        texts = queries.spans_with_text(ns_id, trace_id, find.text) if find.text else ()
+        inside = wf.subtree(index)
+        marked = {i for i in find_mod.matches(wf, find, texts) if i in inside}
+    return HttpResponse(_rows_html(wf, ns_id, trace_id, visible, opened, marked=marked))
 
 
 @login_required

@@ -13,7 +13,8 @@ import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
+from functools import cached_property
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 from console.pages import escape
 from traces.critical import critical_path_times
 from traces.names import operation_name
+from traces.selftime import SelfTime, self_times
 
 ERROR = 2  # OTLP StatusCode.ERROR
 SERVICE_COLOURS = 12  # console.css defines .svc-0 … .svc-11
@@ -111,18 +113,10 @@ class Row:
         self.children: list[int] = []
         self.descendants = 0
         self.on_critical_path = False
-        self.self_ns = 0
+        self.self_ns = duration_ns  # a leaf's; a parent's is set by build (its duration minus its children's)
         self.orphan = orphan
         self.scheduler = False  # marked traffic.origin=scheduler (a call a scheduler originated)
         self.shard_id = ""  # the span's job.shard.id: what tells a repeated operation's rows apart
-
-
-@dataclass(frozen=True)
-class SelfTime:
-    key: str  # service, or "service: operation"
-    service: str
-    self_ns: int
-    spans: int
 
 
 @dataclass
@@ -169,8 +163,9 @@ class Waterfall:
         """Labels of the time axis: 0, a quarter, a half, three quarters and the whole of the trace."""
         return [_fmt_ns(self.duration_ns * k // 4) if k else "0" for k in range(5)]
 
-    @property
+    @cached_property
     def error_rows(self) -> list[int]:
+        """Indices of the error spans, in tree order (asked for several times per page: computed once)."""
         return [i for i, r in enumerate(self.rows) if r.is_error]
 
     def colour_of(self, service: str) -> int:
@@ -206,17 +201,23 @@ def paused_gc() -> Iterator[None]:
 
 
 def build(
-    spans: Iterable[Sequence], *, truncated_at: int | None = None, expected_spans: int | None = None
+    spans: Iterable[Sequence],
+    *,
+    truncated_at: int | None = None,
+    expected_spans: int | None = None,
+    outline: bool = False,
 ) -> Waterfall:
-    """Spans (tuples in SPAN_COLUMNS order) → the waterfall. `truncated_at`: the fetch limit, when one applied."""
+    """Spans (tuples in SPAN_COLUMNS order) → the waterfall. `truncated_at`: the fetch limit, when one applied.
+
+    `outline=True` is the cheaper pass a subtree fragment needs: tree order, depths, descendants, errors and the
+    critical path, without self time and its per-service and per-operation tables (a parent's `self_ns` is left at its
+    duration; `self_by_service`, `self_by_operation` and `slowest` are empty)."""
     warnings: list[str] = []
     # One row per span id; a span sent twice keeps its first copy. Spans stay plain tuples until placed.
-    by_id: dict[str, Sequence] = {}
-    received = 0
-    for sp in spans:
-        received += 1
-        if sp[0] not in by_id:
-            by_id[sp[0]] = sp
+    spans = spans if isinstance(spans, list) else list(spans)
+    received = len(spans)
+    backwards = spans[::-1]  # so that the first copy of an id is written last and kept
+    by_id: dict[str, Sequence] = dict(zip(map(itemgetter(0), backwards), backwards, strict=True))
     children: dict[str, list[Sequence]] = {}
     roots: list[Sequence] = []
     orphans = 0
@@ -240,35 +241,45 @@ def build(
     rows: list[Row] = []
     append = rows.append
     index_of: dict[str, int] = {}
-    # Iterative depth-first walk: a chain of 10,000 spans must not hit the recursion limit.
+    # Iterative depth-first walk: a chain of 10,000 spans must not hit the recursion limit. The stack holds
+    # (span, depth, parent index) per span; columns 9 and 10 are read only when the fetch has them.
     stack: list[tuple[Sequence, int, int | None]] = [(r, 0, None) for r in reversed(roots)]
+    pop = stack.pop
+    push = stack.append
+    get_kids = children.get
+    with_origin = bool(by_id) and len(next(iter(by_id.values()))) > ORIGIN_COLUMN
     skewed = 0
+    lo_tolerance = hi_tolerance = 0
+    parent_row: Row | None = None
     while stack:
-        sp, depth, parent_index = stack.pop()
+        sp, depth, parent_index = pop()
         sid = sp[0]
-        if sid in index_of:  # a parent cycle: draw each span once
-            continue
         me = len(rows)
         index_of[sid] = me
         start_ns = sp[5]
         duration = sp[6] if sp[6] > 0 else 0
         row = Row(sid, sp[1], sp[2], sp[3], sp[4], start_ns, duration, sp[7] == ERROR, depth, parent_index)
-        if len(sp) > ORIGIN_COLUMN:
-            row.scheduler = sp[ORIGIN_COLUMN] == SCHEDULER_ORIGIN
+        if with_origin and len(sp) > ORIGIN_COLUMN:
+            if sp[ORIGIN_COLUMN] == SCHEDULER_ORIGIN:
+                row.scheduler = True
             if len(sp) > SHARD_COLUMN and sp[SHARD_COLUMN]:
                 row.shard_id = str(sp[SHARD_COLUMN])
         if parent_index is None:
             row.orphan = bool(sp[1]) and sp[1] != sid
         else:
-            p = rows[parent_index]
-            p.children.append(me)
-            if start_ns < p.start_ns - SKEW_TOLERANCE_NS or row.end_ns > p.end_ns + SKEW_TOLERANCE_NS:
+            if parent_row is None or parent_row is not rows[parent_index]:
+                parent_row = rows[parent_index]
+                lo_tolerance = parent_row.start_ns - SKEW_TOLERANCE_NS
+                hi_tolerance = parent_row.end_ns + SKEW_TOLERANCE_NS
+            parent_row.children.append(me)
+            if start_ns < lo_tolerance or row.end_ns > hi_tolerance:
                 skewed += 1
         append(row)
-        kids = children.get(sid)
+        kids = get_kids(sid)
         if kids:
+            child_depth = depth + 1
             for child in reversed(kids):
-                stack.append((child, depth + 1, me))
+                push((child, child_depth, me))
     if len(rows) < len(by_id):  # spans caught in a parent cycle with no way in from a root
         unreached = sorted((sp for sid, sp in by_id.items() if sid not in index_of), key=order_key)
         for sp in unreached:
@@ -276,59 +287,21 @@ def build(
             append(Row(sp[0], sp[1], sp[2], sp[3], sp[4], sp[5], max(sp[6], 0), sp[7] == ERROR, orphan=True))
         warnings.append(f"{len(unreached)} spans form a parent cycle and are drawn as roots.")
 
-    # One backward pass (children come after their parent in tree order): descendant counts, self time, and the
-    # intervals of own work per service and per operation. A service's (an operation's) self time is the union of
-    # its spans' own intervals: sibling spans that overlap (parallel calls, or a service without an SDK that reports
-    # its steps as siblings) count the wall-clock time once, so no service shows more self time than the trace has.
-    by_service: dict[str, list[tuple[int, int]]] = {}
-    by_operation: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    spans_of_service: dict[str, int] = {}
-    spans_of_operation: dict[tuple[str, str], int] = {}
-    start = end = 0
-    if rows:
-        start, end = rows[0].start_ns, rows[0].end_ns
-    for i in range(len(rows) - 1, -1, -1):
-        r = rows[i]
-        if r.start_ns < start:
-            start = r.start_ns
-        if r.end_ns > end:
-            end = r.end_ns
-        own_intervals = _self_intervals(r, rows) if r.children else [(r.start_ns, r.end_ns)]
-        r.self_ns = sum(e - s for s, e in own_intervals)
-        if r.parent_index is not None:
-            rows[r.parent_index].descendants += r.descendants + 1
-        acc = by_service.get(r.service)
-        if acc is None:
-            by_service[r.service] = list(own_intervals)
-            spans_of_service[r.service] = 1
-        else:
-            acc.extend(own_intervals)
-            spans_of_service[r.service] += 1
-        op_key = (r.service, r.name)
-        acc = by_operation.get(op_key)
-        if acc is None:
-            by_operation[op_key] = list(own_intervals)
-            spans_of_operation[op_key] = 1
-        else:
-            acc.extend(own_intervals)
-            spans_of_operation[op_key] += 1
-    services = sorted(by_service)
+    start = min(map(_start_of, rows), default=0)
+    end = max(map(_end_of, rows), default=0)
+    self_by_service: list[SelfTime] = []
+    self_by_operation: list[SelfTime] = []
+    slowest: list[int] = []
+    if outline:
+        for r in reversed([r for r in rows if r.children]):  # children come after their parent in tree order
+            r.descendants = len(r.children) + sum(rows[c].descendants for c in r.children)
+    else:
+        self_by_service, self_by_operation = self_times(rows)
+        slowest = _slowest(rows, 10)
+    services = sorted(set(map(itemgetter(3), by_id.values())))
     critical = _critical_path(rows)
     for i in critical:
         rows[i].on_critical_path = True
-    self_by_service = sorted(
-        (SelfTime(svc, svc, _union(iv), spans_of_service[svc]) for svc, iv in by_service.items()),
-        key=lambda t: (-t.self_ns, t.key),
-    )
-    self_by_operation = sorted(
-        (
-            SelfTime(f"{svc}: {op}", svc, _union(iv), spans_of_operation[(svc, op)])
-            for (svc, op), iv in by_operation.items()
-        ),
-        key=lambda t: (-t.self_ns, t.key),
-    )
-    durations = [r.duration_ns for r in rows]
-    slowest = heapq.nlargest(10, range(len(rows)), key=durations.__getitem__)
 
     if orphans:
         warnings.append(
@@ -361,38 +334,20 @@ def build(
     )
 
 
-def _self_intervals(row: Row, rows: list[Row]) -> list[tuple[int, int]]:
-    """The parts of the span's interval that none of its children covers (its duration minus the union of its
-    children's intervals, clipped to the span)."""
-    lo, hi = row.start_ns, row.end_ns
-    gaps: list[tuple[int, int]] = []
-    cursor = lo
-    for s, e in sorted((max(rows[c].start_ns, lo), min(rows[c].end_ns, hi)) for c in row.children):
-        if e <= s:
-            continue
-        if s > cursor:
-            gaps.append((cursor, s))
-        if e > cursor:
-            cursor = e
-    if hi > cursor:
-        gaps.append((cursor, hi))
-    return gaps
+_first = itemgetter(0)
+_start_of = attrgetter("start_ns")
+_end_of = attrgetter("end_ns")
 
 
-def _union(intervals: list[tuple[int, int]]) -> int:
-    """The length of the union of intervals."""
-    total = 0
-    cur_s = cur_e = None
-    for s, e in sorted(intervals):
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += cur_e - cur_s  # type: ignore[operator]
-            cur_s, cur_e = s, e
-        elif e > cur_e:
-            cur_e = e
-    if cur_e is not None:
-        total += cur_e - cur_s  # type: ignore[operator]
-    return total
+def _slowest(rows: list[Row], n: int) -> list[int]:
+    """The indices of the n longest rows, longest first (ties: tree order), as heapq.nlargest would pick them; the
+    n-th largest duration found first with ints only, so the keyed pass runs over a handful of rows."""
+    durations = list(map(attrgetter("duration_ns"), rows))
+    if len(durations) <= n:
+        return heapq.nlargest(n, range(len(rows)), key=durations.__getitem__)
+    threshold = heapq.nlargest(n, durations)[-1]
+    candidates = [i for i, d in enumerate(durations) if d >= threshold]
+    return heapq.nlargest(n, candidates, key=durations.__getitem__)
 
 
 def _critical_path(rows: list[Row]) -> list[int]:
@@ -483,6 +438,32 @@ def _groups(wf: Waterfall, row: Row, trace_url: str) -> str:
     return "".join(parts)
 
 
+def tell_rows(wf: Waterfall, indices: Iterable[int]) -> list[str]:
+    """Span ids of the rows among `indices` that say which shard they are (a job.shard.id their parent lacks): the
+    rows whose business labels the page reads."""
+    rows = wf.rows
+    out = []
+    for i in indices:
+        r = rows[i]
+        if r.shard_id and (r.parent_index is None or rows[r.parent_index].shard_id != r.shard_id):
+            out.append(r.span_id)
+    return out
+
+
+def business_label(labels: dict[str, str], span_name: str) -> tuple[str, str]:
+    """(the label that tells a shard's row apart, every label) as text: the label whose key the span's name says
+    (`migrate account` → `account 1000002`), else the first by key; all of them as `key=value, ...` for its title."""
+    name = span_name.casefold()
+    keys = sorted(labels)
+    chosen = next((k for k in keys if k.casefold() in name), keys[0])
+    return f"{chosen} {labels[chosen]}", ", ".join(f"{k}={labels[k]}" for k in keys)
+
+
+def _label_tag(labels: dict[str, str], span_name: str) -> str:
+    text, every = business_label(labels, span_name)
+    return f'<span class="wf-tell wf-business" title="{escape(every)}">{escape(text)}</span>'
+
+
 def _fmt_ns(ns: int) -> str:
     if ns >= 999_950_000:
         return f"{ns / 1e9:.2f} s"
@@ -504,8 +485,10 @@ def render_rows(
     trace_url: str,
     selected: str | None = None,
     marked: set[int] | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> SafeString:
-    """The rows as HTML. Everything from the span is escaped; bars are SVG presentation attributes (CSP-safe)."""
+    """The rows as HTML. Everything from the span is escaped; bars are SVG presentation attributes (CSP-safe).
+    `labels`: business labels by span id, for the rows `tell_rows` names (traces/queries.py `shard_labels`)."""
     rows = wf.rows
     total = max(wf.duration_ns, 1)
     base = wf.start_ns
@@ -548,6 +531,9 @@ def render_rows(
         tell = ""
         if r.shard_id and (r.parent_index is None or rows[r.parent_index].shard_id != r.shard_id):
             tell = f'<span class="wf-tell" title="job.shard.id">shard {escape(r.shard_id)}</span>'
+            business = labels.get(r.span_id) if labels else None
+            if business:
+                tell += _label_tag(business, r.name)
         groups = _groups(wf, r, trace_url) if len(r.children) >= GROUP_AT else ""
         badge = (
             f'<button type="button" class="wf-more" title="Load the {hidden_children:,} spans not shown">'

@@ -6,6 +6,7 @@
   if (!wf) return;
   var rowsUrl = wf.dataset.rowsUrl;
   var spanUrl = wf.dataset.spanUrl;
+  var findQuery = wf.dataset.find || ""; // the page's find: a loaded subtree marks its matches too
   var panel = document.getElementById("span-panel");
 
   function depth(row) { return parseInt(row.dataset.depth, 10); }
@@ -49,7 +50,7 @@
 
   function expandRemote(row) {
     row.classList.add("loading");
-    fetch(rowsUrl + encodeURIComponent(row.dataset.span) + "/", { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+    fetch(rowsUrl + encodeURIComponent(row.dataset.span) + "/" + (findQuery ? "?" + findQuery : ""), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.text();

@@ -22,7 +22,8 @@
   function goMatch(step) {
     var found = matches();
     if (!found.length) return;
-    current = (current + step + found.length) % found.length;
+    // Previous before any match was visited is the last one (not the one before it); rows a "+N" loaded count too.
+    current = current < 0 && step < 0 ? found.length - 1 : (current + step + found.length) % found.length;
     wf.querySelectorAll(".current-match").forEach(function (r) { r.classList.remove("current-match"); });
     var row = found[current];
     row.classList.add("current-match");

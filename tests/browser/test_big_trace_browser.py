@@ -86,6 +86,25 @@ def test_the_statistics_table_filters_the_waterfall_and_expand_all_loads_every_r
     assert wide.problems == []
 
 
+def test_a_subtree_loaded_under_a_find_marks_its_matches_and_next_reaches_them(wide, live_server, ns):
+    tid = _big_migration(ns)  # a find by operation opens its first 500 matches; "+N" on the root loads the rest
+    wide.goto(f"{live_server.url}{links.trace_url(tid)}")
+    wide.locator("#stats a.stats-op", has_text="migrate account {id}").click()
+    expect(wide.locator("#find-count")).to_contain_text("600 matches")
+    marked = wide.locator(".wf-row.match").count()
+    assert marked < 600
+    unloaded = next(i for i in range(502, 602) if not wide.locator(f"#span-{i:016x}").count())
+    wide.locator(f"#span-{1:016x} .wf-more").click()
+    expect(wide.locator(".wf-row")).to_have_count(601)
+    expect(wide.locator(f"#span-{unloaded:016x}")).to_have_class(re.compile(r"\bmatch\b"))
+    expect(wide.locator(".wf-row.match")).to_have_count(600)
+    last = wide.locator(f"#span-{601:016x}")
+    wide.locator(".find-prev").click()  # from the start, backwards: the last match, now loaded
+    expect(last).to_have_class(re.compile(r"current-match"))
+    expect(wide.locator("#find-position")).to_have_text("600 of 600")
+    assert wide.problems == []
+
+
 def test_dragging_across_the_minimap_zooms_the_waterfall_to_that_range(wide, live_server, ns):
     tid = _big_migration(ns)
     wide.goto(f"{live_server.url}{links.trace_url(tid)}")

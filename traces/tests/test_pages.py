@@ -14,6 +14,7 @@ from console import links
 from tests import factories, pages_support
 from tests import factories_traces as ft
 from tests.pages_support import AUTH, text_of
+from traces import linking
 from traces.models import Span
 
 fast_passwords = pages_support.fast_passwords
@@ -31,12 +32,21 @@ def owner_client(client, owner):
 @pytest.mark.usefixtures("own_queries_only")
 def test_the_trace_page_shows_the_waterfall_the_owner_and_the_failing_span(owner_client, ns, django_assert_num_queries):
     scenario = ft.account_migration(ns)
-    # summary with owners, waterfall columns, selected span (and its logs), links here
-    with django_assert_num_queries(AUTH + 5):
+    linking.link_traces(ns.pk, [scenario.trace_id])  # what span ingest runs: the spans join the failing shard
+    # summary with owners, waterfall columns, the shown shard rows' business labels, selected span (and its logs),
+    # links here
+    with django_assert_num_queries(AUTH + 6):
         response = owner_client.get(links.trace_url(scenario.trace_id))
     assert response.status_code == 200
     body = text_of(response)
     assert body.count('class="wf-row') == 6
+    # The shard's row says which shard and which account (its business label), the labels in full in its title.
+    root = re.search(r'<div class="wf-row[^"]*" id="span-[0-9a-f]+" data-span="[0-9a-f]+" data-depth="0".*?</svg>',
+                     body)  # fmt: skip
+    assert root is not None
+    assert f"shard {scenario.failing.shard_id}</span>" in root.group(0)
+    business = '<span class="wf-tell wf-business" title="account=1000002, region=eu">account 1000002</span>'
+    assert business in root.group(0)
     assert links.shard_url_of(scenario.failing) in body
     assert links.execution_url_of(scenario.execution) in body
     assert "FieldLengthValidationError" in body
@@ -151,3 +161,43 @@ def test_trace_search_says_plainly_when_results_were_cut(owner_client, ns):
         response = owner_client.get("/traces/")
     assert len(_search_rows(response)) == 3
     assert 'id="results-cut"' in response.content.decode()
+
+
+def test_a_subtree_opened_under_a_find_marks_its_matches(owner_client, ns):
+    from traces.tests.test_find import _big_migration
+
+    tid = _big_migration(ns)  # 600 accounts under one root; a find by operation opens the first 500 matches
+    url = links.trace_url(tid)
+    body = owner_client.get(url, {"svc": "migrator", "op": "migrate account {id}"}).content.decode()
+    assert 'data-find="svc=migrator&amp;op=migrate+account+%7Bid%7D"' in body  # what the page fetches subtrees with
+    root = f"{1:016x}"
+    assert re.search(rf'id="span-{root}" data-span="{root}" data-depth="0" data-unloaded="\d+"', body)
+    fragment = owner_client.get(f"{url}rows/{root}/", {"svc": "migrator", "op": "migrate account {id}"})
+    rows = re.findall(r'<div class="(wf-row[^"]*)" id="span-', fragment.content.decode())
+    assert len(rows) == 601
+    assert sum(1 for c in rows if " match" in c) == 600  # every account, the root (another operation) not
+    plain = owner_client.get(f"{url}rows/{root}/").content.decode()
+    assert " match" not in plain
+
+
+def test_a_big_trace_kept_for_its_subtrees_is_built_afresh_when_spans_arrive(owner_client, ns, monkeypatch):
+    from traces import recent
+
+    monkeypatch.setattr(recent, "MIN_SPANS", 100)
+    recent.clear()
+    tid, _ = ft.big_trace(ns, 600)
+    ft.summarise(ns, tid)
+    url = links.trace_url(tid)
+    body = owner_client.get(url).content.decode()
+    collapsed = re.search(r'data-span="([0-9a-f]{16})" data-depth="1" data-unloaded="(\d+)"', body)
+    assert collapsed
+    kept = len(recent._kept)
+    assert kept == 1
+    before = owner_client.get(f"{url}rows/{collapsed.group(1)}/").content.decode()
+    late = ft.span(ns, tid, parent=collapsed.group(1), name="late arrival", service="late-svc", start_ns=1)
+    ft.summarise(ns, tid)  # what span ingest does: the summary counts the new span
+    after = owner_client.get(f"{url}rows/{collapsed.group(1)}/").content.decode()
+    assert f'id="span-{late.span_id}"' not in before
+    assert f'id="span-{late.span_id}"' in after
+    assert "late arrival" in owner_client.get(url, {"span": late.span_id}).content.decode()
+    recent.clear()

@@ -151,3 +151,39 @@ def test_the_critical_path_lists_only_spans_with_time_of_their_own_on_it():
     assert [(wf.rows[st.index].span_id, st.own_ns) for st in steps] == [("root", 10 * MS), ("save", 990 * MS)]
     assert len(wf.critical_path) == 3  # call is on the path, with no time of its own there
     assert steps[1].share == 0.99
+
+
+def test_the_outline_pass_a_subtree_needs_draws_the_same_tree_without_the_self_time_tables():
+    spans = [s("root", "", 0, 100)] + [s(f"c{i}", "root", i * 5, 20, error=i == 7) for i in range(15)]
+    spans += [s(f"g{i}", f"c{i % 15}", i * 5 + 1, 3, service="db") for i in range(30)]
+    full, outline = waterfall.build(spans), waterfall.build(spans, outline=True)
+    columns = ("span_id", "depth", "parent_index", "children", "descendants", "on_critical_path", "is_error")
+    assert [[getattr(r, c) for c in columns] for r in outline.rows] == [
+        [getattr(r, c) for c in columns] for r in full.rows
+    ]
+    assert (outline.start_ns, outline.end_ns, outline.services) == (full.start_ns, full.end_ns, full.services)
+    assert outline.critical_path == full.critical_path
+    assert full.self_by_service
+    assert full.slowest
+    assert outline.self_by_service == outline.self_by_operation == outline.slowest == []
+
+
+def test_a_shard_row_is_told_apart_by_the_business_label_its_name_says():
+    assert waterfall.business_label({"region": "eu-west", "account": "1000002"}, "migrate account") == (
+        "account 1000002",
+        "account=1000002, region=eu-west",
+    )
+    assert waterfall.business_label({"region": "eu", "tenant": "t1"}, "process")[0] == "region eu"
+    wf = waterfall.build(
+        [
+            ("root", "", "run", "svc", 1, 0, 100, 0, None, ""),
+            ("a", "root", "migrate account", "svc", 1, 1, 10, 0, None, "acct-1"),
+            ("a1", "a", "PUT", "svc", 1, 2, 5, 0, None, "acct-1"),  # the same shard as its parent: not repeated
+        ]
+    )
+    assert waterfall.tell_rows(wf, range(3)) == ["a"]
+    html = waterfall.render_rows(
+        wf, range(3), set(range(3)), trace_url="/t/", labels={"a": {"account": "<1>", "region": "eu"}}
+    )
+    assert html.count("wf-business") == 1
+    assert '<span class="wf-tell wf-business" title="account=&lt;1&gt;, region=eu">account &lt;1&gt;</span>' in html
