@@ -153,3 +153,17 @@ class ILike(models.Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+
+@models.TextField.register_lookup
+class ILikeRecheck(ILike):
+    """`body_text__ilike_recheck=pattern`: the same test, which the trigram index does not answer (PostgreSQL: on
+    `body_text || ''`), for a pattern checked on the rows an index probe for a narrower one returned
+    (traces/logs/queries.py, `page`)."""
+
+    lookup_name = "ilike_recheck"
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"({lhs} || '') ILIKE {rhs}", [*lhs_params, *rhs_params]
