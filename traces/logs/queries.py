@@ -284,9 +284,13 @@ def _trigram_search(
     matched = qs.filter(body_text__ilike_recheck=like) if narrow else qs.filter(body_text__ilike=like)
     for pattern in narrow:
         matched = matched.filter(body_text__ilike=pattern)
+    # The trigram index's bitmap, not a walk of the scope. SET LOCAL outlasts a released savepoint: set back after,
+    # for a caller's outer transaction (a failed read rolls the savepoint, and the setting, back).
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_indexscan = off")  # the trigram index's bitmap, not a walk of the scope
-        return list(matched.select_related("namespace", "job", "execution", "shard").order_by(*ordering)[:want])
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        rows = list(matched.select_related("namespace", "job", "execution", "shard").order_by(*ordering)[:want])
+        cursor.execute("SET LOCAL enable_indexscan = on")
+    return rows
 
 
 def _words(q: str) -> list[str]:

@@ -88,6 +88,9 @@ def test_each_plan_is_taken(ns, logs, monkeypatch, django_assert_max_num_queries
         taken.clear()
         queries.page(queries.records(scope, queries.LogFilter(q=term), text=False), "newest", "", 20, q=term)
         assert taken == plans, term
+    with connection.cursor() as cursor:  # the index plan's setting does not outlive it in the caller's transaction
+        cursor.execute("SHOW enable_indexscan")
+        assert cursor.fetchone()[0] == "on"
 
 
 def test_a_search_never_reads_another_namespace(ns, other_ns, logs):
