@@ -41,7 +41,7 @@ Owner = tuple[int | None, int | None]  # (execution pk, shard pk)
 
 def link_stored_spans(stored: StoredSpans) -> None:
     """Span step: re-link the traces a span write touched (one query when none of them can link)."""
-    link_traces(stored.namespace_id, stored.trace_ids, new_spans=stored.received)
+    link_traces(stored.namespace_id, stored.trace_ids, new_spans=stored.received, relinked=stored.relinked)
 
 
 def link_stored_records(stored: StoredRecords) -> None:
@@ -141,14 +141,20 @@ def _traces_to_relink(
     return found
 
 
-def link_traces(namespace_id: int, trace_ids: Sequence[str], new_spans: Iterable[Any] | None = None) -> None:
-    """Recompute the linking of these traces (and of traces that link to them), storing what changed."""
+def link_traces(
+    namespace_id: int,
+    trace_ids: Sequence[str],
+    new_spans: Iterable[Any] | None = None,
+    relinked: set[tuple[str, str]] | None = None,
+) -> None:
+    """Recompute the linking of these traces (and of traces that link to them), storing what changed; the
+    (trace id, span id) of each span whose owner changed is added to `relinked` when given."""
     done: set[str] = set()
     pending = list(dict.fromkeys(trace_ids))
     for _ in range(MAX_LINK_ROUNDS):
         if not pending:
             break
-        linked = _link_round(namespace_id, pending, new_spans)
+        linked = _link_round(namespace_id, pending, new_spans, relinked)
         new_spans = None
         done.update(pending)
         if not linked:
@@ -164,7 +170,12 @@ def link_traces(namespace_id: int, trace_ids: Sequence[str], new_spans: Iterable
         pending = list(sources[:10000])
 
 
-def _link_round(namespace_id: int, trace_ids: list[str], new_spans: Iterable[Any] | None) -> list[str]:
+def _link_round(
+    namespace_id: int,
+    trace_ids: list[str],
+    new_spans: Iterable[Any] | None,
+    relinked: set[tuple[str, str]] | None = None,
+) -> list[str]:
     """One pass over these traces; returns the ones that now have an owner."""
     if new_spans is not None:
         # Spans arrived: only traces with an execution/shard by trace id, an owner already, or new spans naming job
@@ -185,7 +196,7 @@ def _link_round(namespace_id: int, trace_ids: list[str], new_spans: Iterable[Any
         "id", "trace_id", "span_id", "execution_id"
     ):
         shards[row["trace_id"]].append(row)
-    return _link(namespace_id, ids, executions, shards)
+    return _link(namespace_id, ids, executions, shards, relinked)
 
 
 _PG_RECORDED_OR_OWNED = """
@@ -219,6 +230,7 @@ def _link(
     trace_ids: list[str],
     executions: dict[str, list[dict[str, Any]]],
     shards: dict[str, list[dict[str, Any]]],
+    relinked: set[tuple[str, str]] | None = None,
 ) -> list[str]:
     spans = list(
         Span.objects.filter(namespace_id=namespace_id, trace_id__in=trace_ids)
@@ -273,6 +285,8 @@ def _link(
             seen_owners.add(owner)
             if (row[9], row[10]) != owner:
                 span_updates[owner].append(pk)
+                if relinked is not None:
+                    relinked.add((trace_id, span_id))
             if not parent and (root_start is None or start < root_start):
                 root_owner, root_start = owner, start
         t_exec = tl_exec or root_owner[0] or _only({e for e, _ in seen_owners if e})

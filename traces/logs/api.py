@@ -119,7 +119,8 @@ class LogList(APIView):
             f = queries.LogFilter.from_params(request.query_params)
             limit = _limit(request.query_params.get("limit"))
             scope = queries.resolve(access.readable, f)
-            result = queries.page(queries.records(scope, f), f.order, request.query_params.get("cursor", ""), limit)
+            cursor = request.query_params.get("cursor", "")
+            result = queries.page(queries.records(scope, f, text=False), f.order, cursor, limit, q=f.q)
         except queries.NotFound as exc:
             raise Http404(str(exc)) from None
         except ValueError as exc:

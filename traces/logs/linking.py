@@ -202,14 +202,15 @@ def relink(namespace_id: int, where: Q) -> int:
 
 
 def link_logs_after_spans(stored: StoredSpans) -> None:
-    """Span step (after span linking): in the touched traces, the records that name a span this call stored, and
-    the records without an owner yet, follow their spans' and traces' owners. (Not every record of the trace: a
-    long run's trace takes span batches while it holds a million lines. A record linked to the execution through a
-    span whose subtree root arrives later stays the execution's.)"""
+    """Span step (after span linking): in the touched traces, the records that name a span this call stored or a
+    span whose owner span linking just changed (`StoredSpans.relinked`: e.g. an earlier span that moved under a
+    shard's subtree root that arrived now), and the records without an owner yet, follow their spans' and traces'
+    owners. (Not every record of the trace: a long run's trace takes span batches while it holds a million
+    lines.)"""
     if not stored.trace_ids:
         return
     ids = sorted(set(stored.trace_ids))
-    span_ids = sorted({s.span_id for s in stored.stored})
+    span_ids = sorted({s.span_id for s in stored.stored} | {span for _, span in stored.relinked})
     for i in range(0, len(ids), 2000):
         named = Q(span_id__in=span_ids) if span_ids else Q(pk__in=[])
         relink(stored.namespace_id, Q(trace_id__in=ids[i : i + 2000]) & (named | Q(execution__isnull=True)))

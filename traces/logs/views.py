@@ -32,7 +32,8 @@ def log_search(request: HttpRequest) -> HttpResponse:
         f = queries.LogFilter.from_params(request.GET)
         scope = queries.resolve(access.readable, f)
         qs = queries.records(scope, f)
-        result = queries.page(qs, f.order, request.GET.get("cursor", ""), PAGE_SIZE)
+        cursor = request.GET.get("cursor", "")
+        result = queries.page(queries.records(scope, f, text=False), f.order, cursor, PAGE_SIZE, q=f.q)
         rows = log_rows(result.rows)
         if request.GET.get("errors_first") and not request.GET.get("cursor"):
             errors = log_rows(queries.error_lines(qs))

@@ -73,6 +73,19 @@ def test_a_shard_owns_the_logs_of_its_span_subtree_whichever_arrives_last(ns):
     assert owner(ns, "late") == (execution.pk, s.pk, execution.job_id)
 
 
+def test_a_log_linked_through_its_span_follows_it_when_the_shards_subtree_root_arrives_later(ns):
+    t, root, a, a1 = tid(), sid(), sid(), sid()
+    execution = run(ns, trace_id=t, status="running")
+    s = shard(ns, "shard-18", trace_id=t, span_id=a, status="running")
+    # a1 arrives before its parent a (the shard's subtree root): a1 is the execution's, and so is its log
+    store_spans(ns, parsed(("svc", [otlp_span(t, root), otlp_span(t, a1, a)])))
+    send(ns, line("in subtree", T0, trace_id=t, span_id=a1))
+    assert owner(ns, "in subtree") == (execution.pk, None, execution.job_id)
+    # a arrives: span linking moves a1 under the shard, and the log linked through a1 follows it
+    store_spans(ns, parsed(("svc", [otlp_span(t, a, root)])))
+    assert owner(ns, "in subtree") == (execution.pk, s.pk, execution.job_id)
+
+
 def test_job_attributes_link_logs_without_a_trace_in_either_order(ns):
     send(
         ns,
