@@ -5,15 +5,15 @@ can be installed here): v1 `/api/services`, `/api/traces/{id}`, `/api/traces?ser
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from traces.tests.http_standin import QuietHandler, serving
 
 
 def load_v1_traces(fixtures: Path) -> list[dict[str, Any]]:
@@ -80,7 +80,7 @@ class StandIn:
 def serve(fixtures: Path, delay: float = 0.0) -> Iterator[tuple[str, StandIn]]:
     standin = StandIn(fixtures, delay)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             standin.requests.append(self.path)
@@ -90,25 +90,7 @@ def serve(fixtures: Path, delay: float = 0.0) -> Iterator[tuple[str, StandIn]]:
                 status, body = standin.answer(parts.path, parse_qs(parts.query))
             except (KeyError, ValueError) as exc:
                 status, body = 500, {"error": str(exc)}
-            data = json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            self.send(status, json.dumps(body).encode())
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", standin
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, standin

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from traces.tests.http_standin import QuietHandler, serving
 
 FIXTURE = "tempo/tempo_trace_by_id_istio_bookinfo_base64_ids.json"
 
@@ -39,31 +39,14 @@ class StandIn:
 def start(fixtures: Path) -> Iterator[tuple[str, StandIn]]:
     standin = StandIn(fixtures)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             standin.requests.append(self.path)
             if standin.delay:
                 time.sleep(standin.delay)
             status, body = standin.answer(self.path.split("?", 1)[0])
             data = (json.dumps(body) if not isinstance(body, str) else body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if status == 200 else "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            self.send(status, data, "application/json" if status == 200 else "text/plain")
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", standin
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, standin
