@@ -4,6 +4,7 @@ answered 200 when they were not read."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import io
@@ -30,11 +31,14 @@ def _chunks(body: bytes, size: int) -> Iterator[bytes]:
 
 
 def _post_chunked(url: str, path: str, body: bytes, headers: dict[str, str], size: int = 1000):
-    """POST with http.client's own chunked encoding: no Content-Length header at all."""
+    """POST with http.client's own chunked encoding: no Content-Length header at all. A server that refuses a body
+    past its limit may answer and close before the client has sent it all (the write then fails with a broken
+    pipe): its answer is read all the same, as an exporter's HTTP client reads it."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        conn.request("POST", path, body=_chunks(body, size), headers=headers, encode_chunked=True)
+        with contextlib.suppress(BrokenPipeError):  # the answer, if the server sent one, waits in the socket
+            conn.request("POST", path, body=_chunks(body, size), headers=headers, encode_chunked=True)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
